@@ -1,0 +1,308 @@
+/**
+ * Framing: bytes in, frames out, no sockets anywhere.
+ *
+ * A {@link Framer} holds the bytes a channel has received but not yet handed to `on_read`,
+ * and cuts frames out of them according to a read delimiter:
+ *
+ * | delimiter            | frame                                                          |
+ * |----------------------|----------------------------------------------------------------|
+ * | `null`               | everything buffered                                            |
+ * | string / bytes       | the bytes before the delimiter (the delimiter is dropped)     |
+ * | integer N            | exactly N bytes                                                |
+ * | `RegExp`, search     | the bytes before the first match (the match is dropped)       |
+ * | `RegExp`, match      | the match array of a match at the very start                  |
+ * | `Struct`             | the unpacked fields of `struct.size` bytes                     |
+ *
+ * The delimiter is passed to every {@link Framer.next} call, so a channel may change it
+ * between two frames and the change applies to bytes already buffered.
+ *
+ * Cost model (why it is built this way):
+ * - received bytes stay in a list of chunks plus an offset into the first one; a frame that
+ *   lies inside one chunk is a zero-copy view of it, and only frames that span chunks are
+ *   copied, once;
+ * - tiny chunks (a peer writing byte by byte) are appended to an append-only accumulator,
+ *   so the chunk list stays short;
+ * - a delimiter search resumes where the previous one stopped, so a long line arriving in
+ *   small pieces is scanned once: linear time, never a rescan of the whole buffer;
+ * - bytes handed out are never written again (accumulators are only appended to), so a
+ *   frame stays valid and unchanged for as long as the user keeps it.
+ *
+ * RegExp delimiters match over the buffered bytes read as latin1 (one character per byte),
+ * and rescan the buffer on each attempt; the channel's `buffer_size` bounds that cost.
+ * A match that reaches the end of the buffered bytes is held back until more bytes arrive or
+ * the stream ends, so the frames never depend on how the bytes were split. Empty matches are
+ * ignored (they would otherwise produce an endless run of empty frames).
+ *
+ * @module
+ */
+
+import type { Struct } from './struct.js';
+
+/** What `next` returns when no complete frame is buffered. */
+export const NO_FRAME: unique symbol = Symbol('trousers.no_frame');
+
+/** Small chunks are copied into an accumulator instead of being kept one by one. */
+const SMALL_CHUNK = 512;
+const ACCUMULATOR_SIZE = 16384;
+
+interface CompiledRegex {
+  source: RegExp;
+  search: RegExp;
+  match: RegExp;
+}
+
+/** Cuts frames out of a byte stream. One instance per stream (or per datagram). */
+export class Framer {
+  /** Unconsumed bytes, oldest first; `head` bytes of the first are already consumed. */
+  private chunks: Buffer[] = [];
+  private head = 0;
+  private total = 0;
+
+  private acc: Buffer | undefined;
+  private acc_start = 0;
+  private acc_fill = 0;
+
+  /** Byte-delimiter search state: positions before `scanned` cannot start `scan_for`. */
+  private scan_for: Buffer | undefined;
+  private scanned = 0;
+
+  /** latin1 view of the buffered bytes, for RegExp delimiters; dropped on every change. */
+  private text: string | undefined;
+  private regex: CompiledRegex | undefined;
+
+  /** Bytes buffered and not yet framed. */
+  get length(): number {
+    return this.total;
+  }
+
+  /** Appends received bytes. The framer keeps a reference to `chunk`: do not modify it. */
+  feed(chunk: Buffer): void {
+    const n = chunk.length;
+    if (n === 0) return;
+    this.text = undefined;
+    if (n < SMALL_CHUNK) {
+      let acc = this.acc;
+      if (acc === undefined || acc.length - this.acc_fill < n) {
+        acc = this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
+        this.acc_fill = 0;
+        this.acc_start = 0;
+        this.open_accumulator = false;
+      }
+      chunk.copy(acc, this.acc_fill);
+      this.acc_fill += n;
+      if (this.open_accumulator) {
+        // The last chunk is a view of the accumulator: widen it.
+        this.chunks[this.chunks.length - 1] = acc.subarray(this.acc_start, this.acc_fill);
+      } else {
+        this.acc_start = this.acc_fill - n;
+        this.chunks.push(acc.subarray(this.acc_start, this.acc_fill));
+        this.open_accumulator = true;
+      }
+    } else {
+      this.chunks.push(chunk);
+      this.open_accumulator = false;
+    }
+    this.total += n;
+  }
+
+  /** Whether the last chunk is a view of the accumulator that later small chunks extend. */
+  private open_accumulator = false;
+
+  /** Removes and returns everything buffered (a view when it is one chunk). */
+  take_all(): Buffer {
+    return this.take(this.total);
+  }
+
+  /** Drops everything buffered. */
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.total = 0;
+    this.open_accumulator = false;
+    this.reset_scan();
+  }
+
+  /**
+   * The next frame for `delimiter`, or {@link NO_FRAME} when none is complete yet.
+   * @param delimiter - a validated read delimiter (see the module table)
+   * @param regex_search - for RegExp delimiters: search (true) or match at the start (false)
+   * @param ended - no more bytes will come: RegExp matches may reach the end of the buffer
+   * @returns a `Buffer` frame; for `Struct` the array of fields; for RegExp match mode the match
+   */
+  next(delimiter: Buffer | number | RegExp | Struct | null, regex_search: boolean, ended: boolean): Buffer | unknown[] | typeof NO_FRAME {
+    if (delimiter === null) return this.total > 0 ? this.take_all() : NO_FRAME;
+    if (typeof delimiter === 'number') return this.total >= delimiter ? this.take(delimiter) : NO_FRAME;
+    if (Buffer.isBuffer(delimiter)) return this.next_delimited(delimiter);
+    if (delimiter instanceof RegExp) return this.next_regex(delimiter, regex_search, ended);
+    return this.next_struct(delimiter);
+  }
+
+  private next_struct(struct: Struct): unknown[] | typeof NO_FRAME {
+    const size = struct.size;
+    if (this.total < size) return NO_FRAME;
+    const first = this.chunks[0];
+    if (first !== undefined && first.length - this.head >= size) {
+      const values = struct.unpack_from(first, this.head);
+      this.skip(size);
+      return values;
+    }
+    return struct.unpack(this.take(size));
+  }
+
+  private next_delimited(delimiter: Buffer): Buffer | typeof NO_FRAME {
+    if (this.scan_for !== delimiter) {
+      this.scan_for = delimiter;
+      this.scanned = 0;
+    }
+    const at = this.find(delimiter);
+    if (at < 0) return NO_FRAME;
+    const frame = this.take(at);
+    this.skip(delimiter.length);
+    return frame;
+  }
+
+  /** Position of `d` relative to the unconsumed start, or -1; remembers how far it looked. */
+  private find(d: Buffer): number {
+    const dlen = d.length;
+    if (this.total - this.scanned < dlen) return -1;
+    const chunks = this.chunks;
+    let base = 0; // position of the current chunk's first unconsumed byte
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
+      const start = i === 0 ? this.head : 0;
+      const clen = chunk.length - start;
+      const end = base + clen;
+      if (end <= this.scanned) {
+        base = end;
+        continue;
+      }
+      const from = Math.max(this.scanned, base);
+      // Matches wholly inside this chunk.
+      const hit = chunk.indexOf(d, start + (from - base));
+      if (hit >= 0) return base + hit - start;
+      // Matches that start in this chunk's last dlen-1 bytes and run into the next ones.
+      if (dlen > 1) {
+        const span_from = Math.max(from, end - dlen + 1);
+        for (let p = span_from; p < end; p++) {
+          if (p + dlen > this.total) break;
+          if (this.matches_at(i, start + (p - base), d)) return p;
+        }
+      }
+      base = end;
+    }
+    this.scanned = Math.max(0, this.total - dlen + 1);
+    return -1;
+  }
+
+  /** Whether `d` occurs at byte `offset` of chunk `index`, continuing into later chunks. */
+  private matches_at(index: number, offset: number, d: Buffer): boolean {
+    let chunk = this.chunks[index]!;
+    let pos = offset;
+    for (let k = 0; k < d.length; k++) {
+      while (pos >= chunk.length) {
+        index++;
+        const next = this.chunks[index];
+        if (next === undefined) return false;
+        chunk = next;
+        pos = 0;
+      }
+      if (chunk[pos] !== d[k]) return false;
+      pos++;
+    }
+    return true;
+  }
+
+  private compiled(source: RegExp): CompiledRegex {
+    const cached = this.regex;
+    if (cached !== undefined && cached.source === source) return cached;
+    const flags = source.flags.replace(/[gy]/g, '');
+    const compiled = { source, search: new RegExp(source.source, flags + 'g'), match: new RegExp(source.source, flags + 'y') };
+    this.regex = compiled;
+    return compiled;
+  }
+
+  private next_regex(source: RegExp, search: boolean, ended: boolean): Buffer | unknown[] | typeof NO_FRAME {
+    if (this.total === 0) return NO_FRAME;
+    const { search: rs, match: rm } = this.compiled(source);
+    const text = (this.text ??= this.peek_text());
+    if (search) {
+      rs.lastIndex = 0;
+      let m: RegExpExecArray | null;
+      while ((m = rs.exec(text)) !== null && m[0].length === 0) rs.lastIndex = m.index + 1;
+      if (m === null) return NO_FRAME;
+      const end = m.index + m[0].length;
+      if (end === text.length && !ended) return NO_FRAME;
+      const frame = this.take(m.index);
+      this.skip(m[0].length);
+      return frame;
+    }
+    rm.lastIndex = 0;
+    const m = rm.exec(text);
+    if (m === null || m[0].length === 0) return NO_FRAME;
+    if (m[0].length === text.length && !ended) return NO_FRAME;
+    this.skip(m[0].length);
+    return m;
+  }
+
+  /** The buffered bytes as a latin1 string, without consuming them. */
+  private peek_text(): string {
+    if (this.chunks.length === 1) return this.chunks[0]!.toString('latin1', this.head);
+    let text = '';
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      text += c.toString('latin1', i === 0 ? this.head : 0);
+    }
+    return text;
+  }
+
+  /** Removes and returns the next `n` bytes: a view when they lie in one chunk, else a copy. */
+  take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (n === 0 || first === undefined) return Buffer.alloc(0);
+    const avail = first.length - this.head;
+    if (avail >= n) {
+      const out = first.subarray(this.head, this.head + n);
+      this.consume_in_first(n, avail);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const cavail = c.length - this.head;
+      const want = Math.min(cavail, n - filled);
+      c.copy(out, filled, this.head, this.head + want);
+      filled += want;
+      this.consume_in_first(want, cavail);
+    }
+    return out;
+  }
+
+  /** Drops the next `n` bytes. */
+  skip(n: number): void {
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      const cavail = c.length - this.head;
+      const want = Math.min(cavail, n);
+      this.consume_in_first(want, cavail);
+      n -= want;
+    }
+  }
+
+  private consume_in_first(n: number, avail: number): void {
+    this.total -= n;
+    this.text = undefined;
+    this.reset_scan();
+    if (n === avail) {
+      this.chunks.shift();
+      this.head = 0;
+      if (this.chunks.length === 0) this.open_accumulator = false;
+    } else {
+      this.head += n;
+    }
+  }
+
+  private reset_scan(): void {
+    this.scanned = 0;
+  }
+}

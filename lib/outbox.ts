@@ -1,0 +1,254 @@
+/**
+ * The outbox: a stream's one write queue.
+ *
+ * Everything a user writes, bytes and files alike, goes through here in order:
+ * - bytes written in one burst (one `on_read` dispatch, or one synchronous run of code) are
+ *   coalesced and handed to the socket as one write on the next tick: many small replies
+ *   cost one system call, not one each;
+ * - a `write_file` streams its file in 64 KiB reads with backpressure: the next read waits
+ *   while the socket holds more than the high water mark, so a 1 GiB file never sits in
+ *   memory; bytes written after it wait their turn behind it;
+ * - `size` (the stream's `write_buffer_size`) counts what is queued here plus what the
+ *   socket holds; crossing the high water mark pauses the producer, dropping to the low
+ *   water mark resumes it;
+ * - when everything written so far has been handed to the OS, the host hears `written()`
+ *   (the stream's `on_write`).
+ *
+ * @module
+ */
+
+import * as fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+
+/** What the outbox tells its stream. */
+export interface OutboxHost {
+  /** Everything written so far has been handed to the OS. */
+  written(): void;
+  /** The buffered size rose above the high water mark. */
+  pause_writing(): void;
+  /** The buffered size fell to the low water mark. */
+  resume_writing(): void;
+  /** A file could not be opened or read; the stream should report it and close. */
+  file_failed(err: unknown): void;
+}
+
+/** A file to send: a path (opened and closed here), a descriptor or a FileHandle (the caller's). */
+export type FileSource = string | number | FileHandle;
+
+interface FileJob {
+  source: FileSource;
+  offset: number;
+  remaining: number; // Infinity: to end of file
+  fd: number;
+  owned: boolean;
+  reading: boolean;
+}
+
+const FILE_CHUNK = 65536;
+
+function is_job(item: Buffer | FileJob): item is FileJob {
+  return !Buffer.isBuffer(item);
+}
+
+/** A stream's write queue. */
+export class Outbox {
+  /** High water mark in bytes. */
+  high = 65536;
+  /** Low water mark in bytes. */
+  low = 16384;
+
+  private socket: Socket | null = null;
+  private queue: (Buffer | FileJob)[] = [];
+  private queued_bytes = 0;
+  private file: FileJob | null = null;
+  private outstanding = 0;
+  private flush_scheduled = false;
+  private paused = false;
+  private wrote_since_written = false;
+  private aborted = false;
+  private readonly flush_bound = (): void => this.flush();
+  private readonly write_done = (err?: Error | null): void => this.on_write_done(err);
+
+  /** @param host - the stream to report to */
+  constructor(private readonly host: OutboxHost) {}
+
+  /** Bytes queued here plus bytes the socket still holds. */
+  get size(): number {
+    return this.queued_bytes + (this.socket ? this.socket.writableLength : 0);
+  }
+
+  /** Nothing queued, no file streaming, nothing waiting for the OS. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.file === null && this.outstanding === 0;
+  }
+
+  /** Starts sending to `socket` (at connect); what was queued before goes out first. */
+  attach(socket: Socket): void {
+    this.socket = socket;
+    if (this.queue.length > 0) this.schedule();
+  }
+
+  /** Queues bytes. @returns false when the buffered size is above the high water mark */
+  write(data: Buffer): boolean {
+    if (data.length === 0) return this.size <= this.high;
+    this.queue.push(data);
+    this.queued_bytes += data.length;
+    this.wrote_since_written = true;
+    this.schedule();
+    return this.check_high();
+  }
+
+  /** Queues a file. */
+  write_file(source: FileSource, offset: number, nbytes: number): void {
+    this.queue.push({ source, offset, remaining: nbytes, fd: -1, owned: typeof source === 'string', reading: false });
+    this.wrote_since_written = true;
+    this.schedule();
+  }
+
+  /** Drops everything queued; files opened here are closed. Used by an immediate close. */
+  abort(): void {
+    this.aborted = true;
+    for (const item of this.queue) if (is_job(item)) this.release(item);
+    this.queue = [];
+    this.queued_bytes = 0;
+    const file = this.file;
+    if (file && !file.reading) this.release(file);
+    this.file = null;
+  }
+
+  private schedule(): void {
+    if (this.flush_scheduled || this.socket === null) return;
+    this.flush_scheduled = true;
+    process.nextTick(this.flush_bound);
+  }
+
+  private check_high(): boolean {
+    const size = this.size;
+    if (size > this.high) {
+      if (!this.paused) {
+        this.paused = true;
+        this.host.pause_writing();
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /** Hands queued bytes to the socket, up to the next file; then starts that file. */
+  flush(): void {
+    this.flush_scheduled = false;
+    const socket = this.socket;
+    if (socket === null || this.file !== null || this.aborted || socket.destroyed) return;
+    const queue = this.queue;
+    while (queue.length > 0) {
+      const first = queue[0]!;
+      if (is_job(first)) {
+        queue.shift();
+        this.file = first;
+        this.start_file(first);
+        return;
+      }
+      // Coalesce the run of byte chunks up to the next file into one write.
+      let n = 1;
+      let bytes = first.length;
+      while (n < queue.length && !is_job(queue[n]!)) {
+        bytes += (queue[n] as Buffer).length;
+        n++;
+      }
+      let out: Buffer;
+      if (n === 1) {
+        out = first;
+        queue.shift();
+      } else {
+        out = Buffer.concat(queue.splice(0, n) as Buffer[], bytes);
+      }
+      this.queued_bytes -= bytes;
+      this.outstanding++;
+      socket.write(out, this.write_done);
+    }
+  }
+
+  private on_write_done(err?: Error | null): void {
+    this.outstanding--;
+    if (err) return; // the socket reports the error itself
+    this.after_progress();
+  }
+
+  private after_progress(): void {
+    if (this.paused && this.size <= this.low) {
+      this.paused = false;
+      this.host.resume_writing();
+    }
+    if (this.wrote_since_written && this.idle && !this.aborted) {
+      this.wrote_since_written = false;
+      this.host.written();
+    }
+  }
+
+  // ------------------------------------------------------------------ files
+
+  private start_file(job: FileJob): void {
+    const source = job.source;
+    if (typeof source === 'string') {
+      job.reading = true;
+      fs.open(source, 'r', (err, fd) => {
+        job.reading = false;
+        if (err) return this.file_error(job, err);
+        job.fd = fd;
+        if (this.aborted) return this.release(job);
+        this.read_file(job);
+      });
+      return;
+    }
+    job.fd = typeof source === 'number' ? source : source.fd;
+    this.read_file(job);
+  }
+
+  private read_file(job: FileJob): void {
+    if (this.aborted) return this.release(job);
+    if (job.remaining <= 0) return this.file_done(job);
+    const size = Math.min(FILE_CHUNK, job.remaining);
+    const buffer = Buffer.allocUnsafe(size);
+    job.reading = true;
+    fs.read(job.fd, buffer, 0, size, job.offset, (err, n) => {
+      job.reading = false;
+      if (this.aborted) return this.release(job);
+      if (err) return this.file_error(job, err);
+      if (n === 0) return this.file_done(job);
+      job.offset += n;
+      job.remaining -= n;
+      const socket = this.socket!;
+      if (socket.destroyed) return this.release(job);
+      this.outstanding++;
+      const below = socket.write(n === size ? buffer : buffer.subarray(0, n), (werr) => {
+        this.outstanding--;
+        if (werr || this.aborted) return this.release(job);
+        if (!below) this.read_file(job);
+        this.after_progress();
+      });
+      if (below) this.read_file(job);
+    });
+  }
+
+  private file_done(job: FileJob): void {
+    this.release(job);
+    this.file = null;
+    if (this.queue.length > 0) this.flush();
+    else this.after_progress();
+  }
+
+  private file_error(job: FileJob, err: unknown): void {
+    this.release(job);
+    this.file = null;
+    this.host.file_failed(err);
+  }
+
+  private release(job: FileJob): void {
+    if (job.owned && job.fd >= 0) {
+      const fd = job.fd;
+      job.fd = -1;
+      fs.close(fd, () => {});
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The reader: one channel's read delimiter, framer and decoding, shared by Stream and
+ * Datagram so that both frame and deliver exactly alike.
+ *
+ * @module
+ */
+
+import { StringDecoder } from 'node:string_decoder';
+import { compile_delimiter, type CompiledDelimiter, type ReadDelimiter } from './delimiter.js';
+import { Framer, NO_FRAME } from './framing.js';
+import { Struct } from './struct.js';
+
+/** What a reader delivers to: a channel's invoker. @internal */
+export interface ReadTarget {
+  _call(name: 'on_read', ...args: unknown[]): boolean;
+}
+
+/** @internal */
+export type Frame = Buffer | unknown[];
+
+/** @internal Delimiter, framer and decoding state of one channel. */
+export class Reader {
+  /** The value the user assigned (returned by the `read_delimiter` getter). */
+  value: ReadDelimiter = null;
+  /** The compiled delimiter the framer uses. */
+  delimiter: CompiledDelimiter = null;
+  /** RegExp mode: search (true) or match at the start (false). */
+  regex_search = true;
+  /** Decoding of delivered bytes, or null for Buffers. */
+  private enc: BufferEncoding | null = null;
+  private decoder: StringDecoder | null = null;
+  /** Buffered, unframed bytes. */
+  readonly framer = new Framer();
+
+  /** Validates and installs a delimiter; throws and keeps the old one when invalid. */
+  set(value: unknown): void {
+    const compiled = compile_delimiter(value);
+    this.value = value as ReadDelimiter;
+    this.delimiter = compiled;
+  }
+
+  get encoding(): BufferEncoding | null {
+    return this.enc;
+  }
+
+  set encoding(value: BufferEncoding | null) {
+    if (value !== null && (typeof value !== 'string' || !Buffer.isEncoding(value))) {
+      throw new TypeError(`encoding must be null or a Buffer encoding such as 'utf8', got ${String(value)}`);
+    }
+    this.enc = value;
+    this.decoder = null;
+  }
+
+  /** The next complete frame, or NO_FRAME. */
+  next(ended: boolean): Frame | typeof NO_FRAME {
+    return this.framer.next(this.delimiter, this.regex_search, ended);
+  }
+
+  /**
+   * Calls `on_read` for one frame through the target's invoker.
+   * @param raw_stream - null-delimiter frames are pieces of a stream: decode across pieces
+   * @param extra - an extra trailing argument (a datagram's sender address)
+   */
+  deliver(target: ReadTarget, frame: Frame, raw_stream: boolean, extra?: unknown): void {
+    const d = this.delimiter;
+    let first: unknown;
+    if (Buffer.isBuffer(frame)) {
+      first = this.decode(frame, d === null && raw_stream);
+      if (first === '') return; // a decoder waiting for the rest of a character
+    } else if (d instanceof Struct) {
+      if (extra === undefined) target._call('on_read', ...frame);
+      else target._call('on_read', ...frame, extra);
+      return;
+    } else {
+      first = this.decode_match(frame as RegExpExecArray);
+    }
+    if (extra === undefined) target._call('on_read', first);
+    else target._call('on_read', first, extra);
+  }
+
+  private decode(frame: Buffer, streaming: boolean): Buffer | string {
+    const enc = this.enc;
+    if (enc === null) return frame;
+    if (!streaming) return frame.toString(enc);
+    this.decoder ??= new StringDecoder(enc);
+    return this.decoder.write(frame);
+  }
+
+  /** Match arrays are latin1 (one char per byte); with an encoding, re-decode each group. */
+  private decode_match(match: RegExpExecArray): RegExpExecArray {
+    const enc = this.enc;
+    if (enc === null || enc === 'latin1' || enc === 'binary') return match;
+    for (let i = 0; i < match.length; i++) {
+      const s = match[i];
+      if (s !== undefined) match[i] = Buffer.from(s, 'latin1').toString(enc);
+    }
+    return match;
+  }
+}

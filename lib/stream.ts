@@ -1,0 +1,599 @@
+/**
+ * Stream: a TCP or Unix stream socket driven by callbacks.
+ *
+ * How to use: subclass, override the callbacks you need, connect (or let a server accept).
+ *
+ * ```ts
+ * class Greeter extends Stream {
+ *   override on_connect() { this.read_delimiter = '\r\n'; this.write('HELLO\r\n'); }
+ *   override on_read(line: Buffer) { console.log('got', line.toString()); this.close(); }
+ *   override on_connect_error(err: ConnectError) { console.error(err.message); }
+ * }
+ * new Greeter().connect(['127.0.0.1', 4000]);
+ * ```
+ *
+ * The life of a stream, as a grammar (each callback at most where shown):
+ *
+ * ```
+ * stream  := connect_ok | connect_failed
+ * connect_failed := on_connect_error on_close
+ * connect_ok := on_connect (on_read | on_write | on_pause_writing | on_resume_writing
+ *                           | on_overflow_error | on_timeout | on_error)* [on_incomplete] on_close
+ * ```
+ *
+ * - `on_connect` runs before any `on_read`; `on_close` runs exactly once, last.
+ * - No callback runs inside the call that caused it: `connect`, `write`, `write_file` and
+ *   `close` return first.
+ * - End of stream from the peer: complete frames are delivered, then bytes that do not make
+ *   a whole frame go to `on_incomplete(rest)`, then the stream closes gracefully, so replies
+ *   written in those callbacks are still sent.
+ * - A peer reset (`ECONNRESET`, `EPIPE`) closes the stream without `on_error`;
+ *   `close_reason` then holds the error. Other socket errors go to `on_error`.
+ *
+ * @module
+ */
+
+import * as net from 'node:net';
+import type { FileHandle } from 'node:fs/promises';
+import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
+import { Channel, type ChannelOptions } from './channel.js';
+import { read_limit, type ReadDelimiter } from './delimiter.js';
+import {
+  BufferOverflowError,
+  ConnectError,
+  ConnectTimeoutError,
+  FileError,
+  SocketError,
+  TrousersError,
+} from './errors.js';
+import { NO_FRAME } from './framing.js';
+import { Outbox, type OutboxHost } from './outbox.js';
+import { Reader } from './reader.js';
+import { Struct } from './struct.js';
+
+/** Options of a {@link Stream}. */
+export interface StreamOptions extends ChannelOptions {
+  /** An existing `net.Socket` to drive (connected, or connecting). */
+  socket?: net.Socket;
+}
+
+/** Options of {@link Stream.connect}. */
+export interface ConnectOptions {
+  /** Milliseconds to wait for the connection; default none (the OS's own limit applies). */
+  timeout?: number;
+}
+
+/** Options of {@link Stream.write_file}. */
+export interface WriteFileOptions {
+  /** First byte of the file to send. Default 0. */
+  offset?: number;
+  /** How many bytes to send; default (and at most) up to the end of the file. */
+  nbytes?: number;
+}
+
+type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+
+const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/** A TCP or Unix stream socket. Subclass it and override the `on_*` callbacks. */
+export class Stream extends Channel {
+  /** @internal */
+  protected _socket: net.Socket | null = null;
+  private state: State = 'idle';
+  private readonly reader = new Reader();
+  private readonly outbox: Outbox;
+  private unix_path: string | null = null;
+  private nodelay = true;
+  private user_paused = false;
+  private overflowed = false;
+  private dispatching = false;
+  private drain_scheduled = false;
+  private eof = false;
+  private size_limit = 65536;
+  private idle_ms = 0;
+  private connect_timer: NodeJS.Timeout | undefined;
+  /** Printable target of `connect()`; empty for adopted sockets. */
+  private target = '';
+  private was_connected = false;
+  private reason: Error | null = null;
+
+  /**
+   * @param options - `{ engine, socket }`; with `socket`, the stream drives that socket and
+   *   `on_connect` follows on a later tick (or when it finishes connecting).
+   */
+  constructor(options: StreamOptions = {}) {
+    super(options);
+    const host: OutboxHost = {
+      written: () => {
+        if (this.state === 'open') this._call('on_write');
+        else if (this.state === 'closing') this.finish_flush();
+      },
+      pause_writing: () => process.nextTick(() => this.state === 'open' && this._call('on_pause_writing')),
+      resume_writing: () => {
+        if (this.state === 'open') this._call('on_resume_writing');
+      },
+      file_failed: (err) => this.file_failed(err),
+    };
+    this.outbox = new Outbox(host);
+    const socket = options.socket;
+    if (socket !== undefined) {
+      if (!(socket instanceof net.Socket)) throw new TypeError('options.socket must be a net.Socket');
+      this.adopt(socket);
+    }
+  }
+
+  // ------------------------------------------------------------------ state
+
+  /** True while the connection is established and not closing. */
+  get connected(): boolean {
+    return this.state === 'open';
+  }
+
+  /** True while a connection attempt is in progress. */
+  get connecting(): boolean {
+    return this.state === 'connecting';
+  }
+
+  /** True after `close()` was called, until `on_close`. */
+  get closing(): boolean {
+    return this.state === 'closing' || (this.state === 'closed' && !this._closed);
+  }
+
+  /** The error that ended the stream (a peer reset, say), or null. */
+  get close_reason(): Error | null {
+    return this.reason;
+  }
+
+  /** The peer's address: `{ host, port, family }` for IP, the socket path for Unix. */
+  get remote_address(): ReportedAddress | null {
+    const s = this._socket;
+    if (s === null) return null;
+    if (this.unix_path !== null) return this.unix_path;
+    return inet_address(s.remoteAddress, s.remotePort, s.remoteFamily);
+  }
+
+  /** This end's address: `{ host, port, family }` for IP, the socket path for Unix. */
+  get local_address(): ReportedAddress | null {
+    const s = this._socket;
+    if (s === null) return null;
+    if (this.unix_path !== null) return this.unix_path;
+    return inet_address(s.localAddress, s.localPort, s.localFamily);
+  }
+
+  /** TCP_NODELAY, on by default (small writes go out at once). */
+  get no_delay(): boolean {
+    return this.nodelay;
+  }
+
+  set no_delay(value: boolean) {
+    if (typeof value !== 'boolean') throw new TypeError('no_delay must be a boolean');
+    this.nodelay = value;
+    if (this._socket !== null && this.unix_path === null && this.state === 'open') this._socket.setNoDelay(value);
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  /**
+   * How incoming bytes are cut into `on_read` calls (see {@link ReadDelimiter}). May be
+   * changed at any time, even inside `on_read`; the change applies at once to bytes already
+   * buffered. Invalid values throw and leave the old value in place.
+   */
+  get read_delimiter(): ReadDelimiter {
+    return this.reader.value;
+  }
+
+  set read_delimiter(value: ReadDelimiter) {
+    this.reader.set(value);
+    this.schedule_drain();
+  }
+
+  /** RegExp delimiters: search for the first match (true, default) or match at the start. */
+  get regex_search(): boolean {
+    return this.reader.regex_search;
+  }
+
+  set regex_search(value: boolean) {
+    if (typeof value !== 'boolean') throw new TypeError('regex_search must be a boolean');
+    this.reader.regex_search = value;
+    this.schedule_drain();
+  }
+
+  /** When set (e.g. `'utf8'`), `on_read` receives strings instead of Buffers. Default null. */
+  get encoding(): BufferEncoding | null {
+    return this.reader.encoding;
+  }
+
+  set encoding(value: BufferEncoding | null) {
+    this.reader.encoding = value;
+  }
+
+  /**
+   * Most unframed bytes to hold (default 65536; at least the size of an integer or Struct
+   * delimiter). Above it, reading pauses and `on_overflow_error` runs.
+   */
+  get buffer_size(): number {
+    return this.size_limit;
+  }
+
+  set buffer_size(value: number) {
+    if (typeof value !== 'number') throw new TypeError('buffer_size must be a number');
+    if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`buffer_size must be a positive integer, got ${value}`);
+    this.size_limit = value;
+    this.schedule_drain();
+  }
+
+  /** Bytes received and not yet delivered to `on_read`. */
+  get read_buffer_size(): number {
+    return this.reader.framer.length;
+  }
+
+  /** Stops reading (and delivering buffered frames) until {@link Stream.resume_reading}. */
+  pause_reading(): void {
+    if (this.user_paused) return;
+    this.user_paused = true;
+    this._socket?.pause();
+  }
+
+  /** Resumes reading; frames already buffered are delivered on a later tick. */
+  resume_reading(): void {
+    if (!this.user_paused) return;
+    this.user_paused = false;
+    if (!this.overflowed) this._socket?.resume();
+    this.schedule_drain();
+  }
+
+  /** True while reading is paused by {@link Stream.pause_reading}. */
+  get reading_paused(): boolean {
+    return this.user_paused;
+  }
+
+  /** Idle timeout in ms (0 = off, the default): no data either way for that long calls `on_timeout`. */
+  get idle_timeout(): number {
+    return this.idle_ms;
+  }
+
+  set idle_timeout(ms: number) {
+    if (typeof ms !== 'number') throw new TypeError('idle_timeout must be a number');
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`idle_timeout must be a finite number >= 0, got ${ms}`);
+    this.idle_ms = ms;
+    if (this._socket !== null && this.state !== 'closed') this._socket.setTimeout(ms);
+  }
+
+  // ------------------------------------------------------------------ writing
+
+  /**
+   * Queues bytes (a string is sent as UTF-8), in order with earlier writes and files.
+   * Before the connection is up, data is queued and sent once connected.
+   * @returns false when the write buffer is above its high water mark: stop until `on_resume_writing`
+   * @throws ChannelClosedError after `close()`
+   */
+  write(data: string | Uint8Array): boolean {
+    this._check_open('write', this.state === 'closing' || this.state === 'closed');
+    if (typeof data === 'string') return this.outbox.write(Buffer.from(data, 'utf8'));
+    if (data instanceof Uint8Array) {
+      return this.outbox.write(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    }
+    throw new TypeError(`write() takes a string or bytes, got ${data === null ? 'null' : typeof data}`);
+  }
+
+  /**
+   * Packs `values` with the current `Struct` read delimiter and writes them.
+   * @throws TypeError when `read_delimiter` is not a Struct
+   */
+  write_packed(...values: unknown[]): boolean {
+    const d = this.reader.delimiter;
+    if (!(d instanceof Struct)) throw new TypeError('write_packed needs a Struct read_delimiter');
+    return this.write(d.pack(...values));
+  }
+
+  /**
+   * Streams a file, in order with `write()`, in bounded memory. `file` is a path (opened and
+   * always closed again here), a descriptor or a `FileHandle` (both stay yours to close).
+   * Errors go to `on_error` and close the stream.
+   */
+  write_file(file: string | number | FileHandle, options: WriteFileOptions = {}): void {
+    this._check_open('write_file', this.state === 'closing' || this.state === 'closed');
+    const ok_source =
+      (typeof file === 'string' && file.length > 0) ||
+      (typeof file === 'number' && Number.isInteger(file) && file >= 0) ||
+      (file !== null && typeof file === 'object' && typeof (file as FileHandle).fd === 'number');
+    if (!ok_source) throw new TypeError('write_file takes a path, a file descriptor or a FileHandle');
+    const offset = options.offset ?? 0;
+    const nbytes = options.nbytes ?? Infinity;
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be an integer >= 0, got ${offset}`);
+    if (typeof nbytes !== 'number' || !(nbytes === Infinity || (Number.isSafeInteger(nbytes) && nbytes >= 0))) {
+      throw new RangeError(`nbytes must be an integer >= 0, got ${nbytes}`);
+    }
+    this.outbox.write_file(file, offset, nbytes);
+  }
+
+  /** Bytes waiting to go out: queued here plus held by the socket. */
+  get write_buffer_size(): number {
+    return this.outbox.size;
+  }
+
+  /**
+   * Sets the write buffer's water marks (defaults 64 KiB / 16 KiB): above `high`, `write()`
+   * returns false and `on_pause_writing` runs; at or below `low`, `on_resume_writing` runs.
+   */
+  set_write_buffer_limits(high = 65536, low = Math.floor(high / 4)): void {
+    for (const [name, v] of [['high', high], ['low', low]] as const) {
+      if (typeof v !== 'number') throw new TypeError(`${name} must be a number`);
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be an integer >= 0, got ${v}`);
+    }
+    if (low > high) throw new RangeError(`low (${low}) must not exceed high (${high})`);
+    this.outbox.high = high;
+    this.outbox.low = low;
+  }
+
+  // ------------------------------------------------------------------ connect / close
+
+  /**
+   * Connects to `address` (a port on localhost, `[host, port]`, `{ host, port }` or a Unix
+   * socket path). Host names resolve without blocking. Success: `on_connect`; failure:
+   * `on_connect_error(err)` then `on_close`. Both come on a later tick.
+   * @returns this
+   */
+  connect(address: Address, options: ConnectOptions = {}): this {
+    const parsed = parse_address(address, false);
+    const timeout = options.timeout;
+    if (timeout !== undefined) {
+      if (typeof timeout !== 'number') throw new TypeError('timeout must be a number of milliseconds');
+      if (!Number.isFinite(timeout) || timeout <= 0) throw new RangeError(`timeout must be a finite number > 0, got ${timeout}`);
+    }
+    if (this.state !== 'idle' || this._closed) {
+      this._check_open('connect', this.state === 'closing' || this.state === 'closed');
+      throw new TrousersError('ERR_ALREADY_CONNECTED', `${this.toString()} is already ${this.state}`);
+    }
+    this.target = format_address(parsed);
+    const socket = new net.Socket({ allowHalfOpen: true });
+    this.state = 'connecting';
+    this.attach(socket, parsed);
+    if (parsed.kind === 'unix') socket.connect({ path: parsed.path });
+    else socket.connect({ host: parsed.host ?? 'localhost', port: parsed.port });
+    if (timeout !== undefined) {
+      this.connect_timer = setTimeout(() => {
+        this.connect_timer = undefined;
+        if (this.state !== 'connecting') return;
+        this.state = 'closed';
+        socket.destroy();
+        this._call('on_connect_error', new ConnectTimeoutError(this.target, timeout));
+      }, timeout);
+    }
+    return this;
+  }
+
+  /**
+   * Closes the stream. Graceful by default: everything queued (files included) is sent,
+   * then FIN, then `on_close`. `close(false)` closes at once and drops queued output.
+   * Idempotent; no `on_read` is delivered after it.
+   */
+  close(flush = true): void {
+    const state = this.state;
+    if (state === 'closing' && flush) return;
+    if (state === 'closed') return;
+    const socket = this._socket;
+    if (socket === null) {
+      this.state = 'closed';
+      process.nextTick(() => this._finish_close());
+      return;
+    }
+    if (!flush || state === 'connecting' && this.outbox.idle) {
+      this.state = 'closed';
+      this.clear_connect_timer();
+      this.outbox.abort();
+      socket.destroy();
+      return;
+    }
+    this.state = 'closing';
+    // Keep reading (and discarding) so the peer's FIN is seen and nothing unread
+    // turns our close into a reset.
+    this.reader.framer.clear();
+    socket.resume();
+    if (state !== 'connecting') this.outbox.flush();
+    if (this.outbox.idle) this.finish_flush();
+  }
+
+  // ------------------------------------------------------------------ callbacks
+
+  /** The connection is up (for accepted connections: the server has accepted it). */
+  on_connect(): void {}
+
+  /**
+   * A frame arrived; the arguments depend on `read_delimiter`: one `Buffer` (or string with
+   * `encoding`), the fields of a `Struct`, or a RegExp match array.
+   */
+  on_read(..._args: unknown[]): void {}
+
+  /** Everything written so far has been handed to the OS. */
+  on_write(): void {}
+
+  /** The connection attempt failed; `on_close` follows. Default: a line on stderr. */
+  on_connect_error(err: ConnectError): void {
+    process.stderr.write(`trousers: ${this.toString()}: ${err.message}\n`);
+  }
+
+  /** More unframed bytes than allowed are buffered; reading is paused. Default: close at once. */
+  on_overflow_error(err: BufferOverflowError): void {
+    process.stderr.write(`trousers: ${this.toString()}: ${err.message}\n`);
+    this.close(false);
+  }
+
+  /** The write buffer rose above its high water mark: stop producing. */
+  on_pause_writing(): void {}
+
+  /** The write buffer fell to its low water mark: produce again. */
+  on_resume_writing(): void {}
+
+  /**
+   * The peer ended the stream with `rest` left over: bytes that do not complete a frame.
+   * Default: a line on stderr saying how many bytes were dropped.
+   */
+  on_incomplete(rest: Buffer): void {
+    process.stderr.write(`trousers: ${this.toString()}: stream ended inside a frame; ${rest.length} bytes dropped\n`);
+  }
+
+  /** No data either way for `idle_timeout` ms. Default: close at once. */
+  on_timeout(): void {
+    this.close(false);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /** @internal */
+  protected override _describe(): string {
+    if (this._socket === null) return this.state;
+    return `${format_reported(this.local_address)} -> ${this.target || format_reported(this.remote_address)}`;
+  }
+
+  private adopt(socket: net.Socket): void {
+    if (socket.destroyed) throw new TypeError('options.socket is already destroyed');
+    const pipe = socket.remoteAddress === undefined && !socket.connecting;
+    const path = pipe ? ((socket as unknown as { server?: net.Server }).server?.address() as string | null | undefined) ?? '' : null;
+    this.state = socket.connecting ? 'connecting' : 'open';
+    this.attach(socket, path !== null ? { kind: 'unix', path } : null);
+    if (this.state === 'open') {
+      this.on_connected();
+    }
+  }
+
+  private attach(socket: net.Socket, address: ParsedAddress | null): void {
+    this._socket = socket;
+    if (address?.kind === 'unix') this.unix_path = address.path;
+    this._register();
+    socket.on('data', (chunk: Buffer) => this.on_data(chunk));
+    socket.on('end', () => this.on_end());
+    socket.on('error', (err: Error) => this.on_socket_error(err));
+    socket.on('close', () => this.on_socket_close());
+    socket.on('timeout', () => this.state !== 'closed' && this._call('on_timeout'));
+    if (this.state === 'connecting') socket.once('connect', () => this.on_connected());
+  }
+
+  private on_connected(): void {
+    this.clear_connect_timer();
+    this.was_connected = true;
+    const socket = this._socket!;
+    if (this.unix_path === null) socket.setNoDelay(this.nodelay);
+    if (this.idle_ms > 0) socket.setTimeout(this.idle_ms);
+    if (this.user_paused) socket.pause();
+    this.outbox.attach(socket);
+    if (this.state === 'closing') {
+      this.outbox.flush();
+      if (this.outbox.idle) this.finish_flush();
+      return;
+    }
+    if (this.state !== 'connecting' && this.state !== 'open') return;
+    this.state = 'open';
+    if (socket.connecting === false && this.target === '') {
+      // Adopted sockets: report on_connect on a later tick, before any data can arrive.
+      process.nextTick(() => this.state === 'open' && this._call('on_connect'));
+      return;
+    }
+    this._call('on_connect');
+  }
+
+  private on_data(chunk: Buffer): void {
+    if (this.state !== 'open') return; // closing: discard
+    this.reader.framer.feed(chunk);
+    this.drain();
+  }
+
+  private schedule_drain(): void {
+    if (this.dispatching || this.drain_scheduled || this.state !== 'open') return;
+    if (this.reader.framer.length === 0 && !this.overflowed && !this.eof) return;
+    this.drain_scheduled = true;
+    process.nextTick(() => {
+      this.drain_scheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Delivers every complete frame, re-reading the delimiter after each. */
+  private drain(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    const reader = this.reader;
+    try {
+      while (this.state === 'open' && !this.user_paused) {
+        const frame = reader.next(this.eof);
+        if (frame === NO_FRAME) break;
+        reader.deliver(this, frame, true);
+      }
+    } finally {
+      this.dispatching = false;
+    }
+    if (this.state !== 'open' || this.user_paused) return;
+    const buffered = reader.framer.length;
+    const limit = read_limit(this.size_limit, reader.delimiter);
+    if (buffered > limit) {
+      if (!this.overflowed) {
+        this.overflowed = true;
+        this._socket?.pause();
+        this._call('on_overflow_error', new BufferOverflowError(limit, buffered));
+        this.schedule_drain();
+      }
+      return;
+    }
+    if (this.overflowed) {
+      this.overflowed = false;
+      this._socket?.resume();
+    }
+    if (this.eof) this.end_of_stream();
+  }
+
+  private on_end(): void {
+    this.eof = true;
+    if (this.state !== 'open') return;
+    this.drain();
+  }
+
+  private end_of_stream(): void {
+    const rest = this.reader.framer.length > 0 ? this.reader.framer.take_all() : null;
+    if (rest !== null) this._call('on_incomplete', rest);
+    if (this.state === 'open') this.close(true);
+  }
+
+  private finish_flush(): void {
+    const socket = this._socket;
+    if (socket !== null && !socket.destroyed && !socket.writableEnded) socket.end();
+  }
+
+  private on_socket_error(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!this.was_connected && this.state !== 'closed') {
+      this.clear_connect_timer();
+      this.state = 'closed';
+      this.reason = err;
+      this._call('on_connect_error', new ConnectError(this.target, { cause: err }));
+      return;
+    }
+    this.reason = err;
+    if (this.state === 'closed') return;
+    if (code !== undefined && PEER_GONE.has(code)) {
+      this.state = 'closed';
+      this.outbox.abort();
+      return;
+    }
+    this._error(new SocketError({ cause: err }));
+  }
+
+  private on_socket_close(): void {
+    this.clear_connect_timer();
+    this.state = 'closed';
+    this.outbox.abort();
+    this._finish_close();
+  }
+
+  private file_failed(err: unknown): void {
+    if (this.state === 'closed') return;
+    this._error(new FileError({ cause: err }));
+    this.close(false);
+  }
+
+  private clear_connect_timer(): void {
+    if (this.connect_timer !== undefined) {
+      clearTimeout(this.connect_timer);
+      this.connect_timer = undefined;
+    }
+  }
+}
