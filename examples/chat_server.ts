@@ -67,7 +67,7 @@ export class ChatConnection extends Connection {
 
   /** The room; `server` is set by the time `on_connect` runs. */
   get room(): ChatServer {
-    return this.server as unknown as ChatServer;
+    return this.server as ChatServer;
   }
 
   override on_connect(): void {

@@ -80,9 +80,12 @@ export class LineClient extends Client {
     this.error = err;
   }
 
-  /** Nothing arrived for `idle_timeout` ms. */
+  /**
+   * Nothing moved either way for `idle_timeout` ms: the server is not answering. (The timer
+   * also runs while a graceful `close()` waits for the server to hang up; then just drop it.)
+   */
   override on_timeout(): void {
-    this.error = new Error(`no reply within ${TIMEOUT} ms`);
+    if (this.connected) this.error = new Error(`no reply within ${TIMEOUT} ms`);
     this.close(false); // at once: nothing left worth sending
   }
 

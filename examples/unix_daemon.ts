@@ -55,7 +55,7 @@ export class KvDaemon extends Server<KvSession> {
 export class KvSession extends Connection {
   /** The store of the daemon that accepted us. */
   get store(): Map<string, string> {
-    return (this.server as unknown as KvDaemon).store;
+    return (this.server as KvDaemon).store;
   }
 
   override on_connect(): void {
@@ -76,10 +76,15 @@ export class KvSession extends Connection {
     this.write(`${this.execute(request)}\n`);
   }
 
-  /** No traffic for `idle_timeout` ms (the default would close without a word). */
+  /** No traffic either way for `idle_timeout` ms (the default closes without a word). */
   override on_timeout(): void {
-    this.write('ERR idle for too long, bye\n');
-    this.close();
+    if (this.connected) {
+      this.write('ERR idle for too long, bye\n');
+      this.close(); // graceful: waits for the client to hang up too
+    } else {
+      // The timer runs on while a graceful close waits for the client: it never hung up.
+      this.close(false);
+    }
   }
 
   override on_overflow_error(): void {
