@@ -19,7 +19,10 @@ export class Connection extends Stream {
 
   /** @internal Leaves `server.channels` before `on_close` runs. */
   protected override _finish_close(): void {
-    if (!this.closed) this.server?.channels.delete(this);
+    if (this.closed) return;
+    const server = this.server;
+    server?.channels.delete(this);
     super._finish_close();
+    server?._maybe_finish_close();
   }
 }

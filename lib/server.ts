@@ -61,4 +61,9 @@ export class Server<C extends Connection = Connection> extends StreamServer {
   protected override _close_connections(flush: boolean): void {
     for (const connection of [...this.channels]) connection.close(flush);
   }
+
+  /** @internal */
+  protected override _open_connections(): number {
+    return this.channels.size;
+  }
 }

@@ -57,6 +57,7 @@ export class StreamServer extends Channel {
   private max = Infinity;
   private readonly mode: number | undefined;
   private printable = '';
+  private socket_closed = false;
 
   /** @param options - `{ engine, max_connections, mode }` */
   constructor(options: StreamServerOptions = {}) {
@@ -119,10 +120,14 @@ export class StreamServer extends Channel {
     server.on('error', (err: Error) => this.server_error(err));
     server.on('close', () => {
       this.state = 'closed';
-      this._finish_close();
+      this.socket_closed = true;
+      this._maybe_finish_close();
     });
     server.on('listening', () => {
-      if (this.state !== 'binding') return;
+      if (this.state !== 'binding') {
+        server.close(); // closed while a host name was resolving
+        return;
+      }
       if (this.path !== null && this.mode !== undefined) {
         try {
           fs.chmodSync(this.path, this.mode);
@@ -182,6 +187,19 @@ export class StreamServer extends Channel {
 
   /** @internal Closes the connections this server made; `Server` overrides it. */
   protected _close_connections(_flush: boolean): void {}
+
+  /** @internal How many of this server's connections have not run `on_close` yet. */
+  protected _open_connections(): number {
+    return 0;
+  }
+
+  /**
+   * @internal Runs `on_close` once the listening socket is closed and every connection of
+   * the server has run its own `on_close`, so the server's `on_close` comes last.
+   */
+  _maybe_finish_close(): void {
+    if (this.socket_closed && this._open_connections() === 0) this._finish_close();
+  }
 
   /** @internal */
   protected override _describe(): string {
