@@ -99,8 +99,6 @@ export class Listener implements AsyncIterable<MessageConnection> {
   private acceptors: Acceptor[] = [];
   private readonly handshaking = new Set<Endpoint>();
   private is_closed = false;
-  private readonly closed_promise: Promise<void>;
-  private resolve_closed!: () => void;
 
   /** @internal Use {@link listen}. */
   constructor(server: AcceptServer, address: ListenerAddress, family: Family, opts: Resolved, options: ListenOptions, temp_dir: string | null) {
@@ -111,9 +109,6 @@ export class Listener implements AsyncIterable<MessageConnection> {
     this.on_accept = options.on_accept;
     this.on_handshake_error = options.on_handshake_error;
     this.temp_dir = temp_dir;
-    this.closed_promise = new Promise<void>((resolve) => {
-      this.resolve_closed = resolve;
-    });
   }
 
   /**
@@ -157,18 +152,15 @@ export class Listener implements AsyncIterable<MessageConnection> {
   }
 
   /**
-   * Stops listening (a Unix socket file is removed), closes connections not yet handed out
-   * and handshakes in progress, and rejects waiting `accept()` calls. Connections already
-   * handed out stay open. Idempotent.
-   * @returns a promise that resolves once the listening socket is closed
+   * Stops listening at once (a Unix socket file is removed, and the temp directory of a
+   * default path), closes connections not yet handed out and handshakes in progress, and
+   * rejects waiting `accept()` calls. Connections already handed out stay open, as in
+   * Python. Idempotent.
    */
-  close(): Promise<void> {
-    if (!this.is_closed) {
-      this.is_closed = true;
-      this.server.close(false);
-      this.shut();
-    }
-    return this.closed_promise;
+  close(): void {
+    if (this.is_closed) return;
+    this.server.close(false);
+    this.shut();
   }
 
   /** A short description for logs. */
@@ -200,15 +192,15 @@ export class Listener implements AsyncIterable<MessageConnection> {
     );
   }
 
-  /** @internal The listening socket has closed. */
+  /** @internal The listening socket has closed (after `close()`, or after a failure). */
   _server_closed(): void {
-    this.is_closed = true;
     this.shut();
-    if (this.temp_dir !== null) fs.rmSync(this.temp_dir, { recursive: true, force: true });
-    this.resolve_closed();
   }
 
   private shut(): void {
+    if (this.is_closed) return;
+    this.is_closed = true;
+    if (this.temp_dir !== null) fs.rmSync(this.temp_dir, { recursive: true, force: true });
     const err = new ChannelClosedError('accept');
     for (const a of this.acceptors.splice(0)) a.reject(err);
     for (const item of this.queue.splice(0)) if ('connection' in item) item.connection.close();
@@ -308,7 +300,7 @@ export function listen(address?: ConnectionAddress | null, options: ListenOption
         return;
       }
       opts.engine.report(err);
-      void listener.close();
+      listener.close();
     };
     server.listen(target.address, backlog);
   });
