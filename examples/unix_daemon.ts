@@ -103,8 +103,8 @@ export class KvSession extends Connection {
         return 'OK';
       case 'GET': {
         if (key === undefined) return 'ERR usage: GET key';
-        const value = this.store.get(key);
-        return value === undefined ? 'ERR no such key' : `OK ${value}`;
+        const stored = this.store.get(key);
+        return stored === undefined ? 'ERR no such key' : `OK ${stored}`;
       }
       case 'DEL':
         if (key === undefined) return 'ERR usage: DEL key';
