@@ -182,6 +182,19 @@ export class TimeoutError extends TrousersError {
   }
 }
 
+/**
+ * A TLS handshake failed: a certificate that does not verify, a host name that does not match,
+ * an expired certificate, a peer that does not speak TLS. `cause.code` is Node's / OpenSSL's
+ * code, e.g. `CERT_HAS_EXPIRED`, `ERR_TLS_CERT_ALTNAME_INVALID`.
+ */
+export class TlsError extends TrousersError {
+  /** @param options - `cause`, Node's TLS error */
+  constructor(options?: TrousersErrorOptions) {
+    const cause = options?.cause as { code?: string; message?: string } | undefined;
+    super('ERR_TLS', `TLS handshake failed${cause?.code ? ` (${cause.code})` : cause?.message ? `: ${cause.message}` : ''}`, options);
+  }
+}
+
 /** A `Struct` format string is invalid, or values do not fit it. */
 export class StructError extends TrousersError {
   /** @param message - what is wrong */

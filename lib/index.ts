@@ -23,6 +23,7 @@ export { Client } from './client.js';
 export { Connection } from './connection.js';
 export { Server, type ConnectionClass } from './server.js';
 export { Struct, type StructValue } from './struct.js';
+export type { TlsOptions, TlsInfo } from './tls.js';
 export { Framer, NO_FRAME } from './framing.js';
 export type { ReadDelimiter } from './delimiter.js';
 export type { Address, InetAddress, ReportedAddress } from './address.js';
@@ -39,5 +40,6 @@ export {
   FileError,
   TimeoutError,
   StructError,
+  TlsError,
   type TrousersErrorOptions,
 } from './errors.js';

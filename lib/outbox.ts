@@ -106,6 +106,20 @@ export class Outbox {
     this.schedule();
   }
 
+  /**
+   * Calls `fn` once no file is queued or streaming any more (at once when none is): what is
+   * left is already in the socket's hands. Used to start a STARTTLS upgrade.
+   */
+  when_files_done(fn: () => void): void {
+    if (this.file === null && !this.queue.some(is_job)) {
+      fn();
+      return;
+    }
+    this.files_done = fn;
+  }
+
+  private files_done: (() => void) | null = null;
+
   /** Drops everything queued; files opened here are closed. Used by an immediate close. */
   abort(): void {
     this.aborted = true;
@@ -236,6 +250,11 @@ export class Outbox {
     this.file = null;
     if (this.queue.length > 0) this.flush();
     else this.after_progress();
+    const done = this.files_done;
+    if (done !== null && this.file === null && !this.queue.some(is_job)) {
+      this.files_done = null;
+      done();
+    }
   }
 
   private file_error(job: FileJob, err: unknown): void {

@@ -23,9 +23,10 @@
 import type * as net from 'node:net';
 import { Connection } from './connection.js';
 import { StreamServer, type StreamServerOptions } from './stream_server.js';
+import type { StreamOptions } from './stream.js';
 
 /** A connection class a server can build: `new ConnectionClass({ engine, socket })`. */
-export type ConnectionClass<C extends Connection = Connection> = new (options: { engine: StreamServer['engine']; socket: net.Socket }) => C;
+export type ConnectionClass<C extends Connection = Connection> = new (options: StreamOptions) => C;
 
 /** A listening server that builds one `ConnectionClass` instance per accepted socket. */
 export class Server<C extends Connection = Connection> extends StreamServer {
@@ -52,7 +53,12 @@ export class Server<C extends Connection = Connection> extends StreamServer {
    * `channels`; the connection's `on_connect` follows.
    */
   override on_accept(socket: net.Socket): void {
-    const connection = new this.ConnectionClass({ engine: this.engine, socket });
+    const options: StreamOptions = { engine: this.engine, socket };
+    if (this.tls_options !== null) {
+      options.tls = this.tls_options;
+      if (this._secure_context !== undefined) options.secure_context = this._secure_context;
+    }
+    const connection = new this.ConnectionClass(options);
     connection.server = this as unknown as Server;
     if (!connection.closed) this.channels.add(connection);
   }

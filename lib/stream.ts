@@ -35,6 +35,7 @@
 
 import * as net from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
+import * as tls from 'node:tls';
 import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import { read_limit, type ReadDelimiter } from './delimiter.js';
@@ -44,17 +45,27 @@ import {
   ConnectTimeoutError,
   FileError,
   SocketError,
+  TlsError,
   TrousersError,
 } from './errors.js';
 import { NO_FRAME } from './framing.js';
 import { Outbox, type OutboxHost } from './outbox.js';
 import { Reader } from './reader.js';
 import { Struct } from './struct.js';
+import { Bridge, tls_client_over, tls_connect, tls_info, tls_server, type TlsInfo, type TlsOptions } from './tls.js';
 
 /** Options of a {@link Stream}. */
 export interface StreamOptions extends ChannelOptions {
   /** An existing `net.Socket` to drive (connected, or connecting). */
   socket?: net.Socket;
+  /**
+   * TLS: with `connect()`, the stream is a TLS client (verification on unless
+   * `rejectUnauthorized: false`); with `socket`, the stream is the TLS server side of an
+   * accepted connection (give `key` and `cert`).
+   */
+  tls?: TlsOptions;
+  /** A prepared secure context for `tls` server sides (a `Server` shares one). */
+  secure_context?: tls.SecureContext;
 }
 
 /** Options of {@link Stream.connect}. */
@@ -73,6 +84,18 @@ export interface WriteFileOptions {
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
+/** Our listeners on a socket, kept so a STARTTLS upgrade can take them off again. */
+interface Listeners {
+  data: (chunk: Buffer) => void;
+  end: () => void;
+  error: (err: Error) => void;
+  close: () => void;
+  timeout: () => void;
+}
+
+/** Milliseconds a server-side TLS handshake may take by default. */
+const HANDSHAKE_TIMEOUT = 30000;
+
 const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** A TCP or Unix stream socket. Subclass it and override the `on_*` callbacks. */
@@ -81,7 +104,9 @@ export class Stream extends Channel {
   protected _socket: net.Socket | null = null;
   private state: State = 'idle';
   private readonly reader = new Reader();
-  private readonly outbox: Outbox;
+  private outbox: Outbox;
+  /** A STARTTLS upgrade's plaintext outbox, still sending what was written before it. */
+  private plain_outbox: Outbox | null = null;
   private unix_path: string | null = null;
   private nodelay = true;
   private user_paused = false;
@@ -96,6 +121,18 @@ export class Stream extends Channel {
   private target = '';
   private was_connected = false;
   private reason: Error | null = null;
+  private linger_ms = 1000;
+  private linger_timer: NodeJS.Timeout | undefined;
+  private listeners: Listeners | null = null;
+  /** The plain socket under TLS: addresses are read from it. */
+  private net_socket: net.Socket | null = null;
+  private readonly tls_options: TlsOptions | null;
+  private readonly secure_context: tls.SecureContext | undefined;
+  private handshaking = false;
+  private upgrading = false;
+  private is_secure = false;
+  private connect_host: string | undefined;
+  private upgrade_options: TlsOptions | null = null;
 
   /**
    * @param options - `{ engine, socket }`; with `socket`, the stream drives that socket and
@@ -103,6 +140,20 @@ export class Stream extends Channel {
    */
   constructor(options: StreamOptions = {}) {
     super(options);
+    if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) {
+      throw new TypeError('options.tls must be an object of TLS options');
+    }
+    this.tls_options = options.tls ?? null;
+    this.secure_context = options.secure_context;
+    this.outbox = this.new_outbox();
+    const socket = options.socket;
+    if (socket !== undefined) {
+      if (!(socket instanceof net.Socket)) throw new TypeError('options.socket must be a net.Socket');
+      this.adopt(socket);
+    }
+  }
+
+  private new_outbox(): Outbox {
     const host: OutboxHost = {
       written: () => {
         if (this.state === 'open') this._call('on_write');
@@ -114,12 +165,12 @@ export class Stream extends Channel {
       },
       file_failed: (err) => this.file_failed(err),
     };
-    this.outbox = new Outbox(host);
-    const socket = options.socket;
-    if (socket !== undefined) {
-      if (!(socket instanceof net.Socket)) throw new TypeError('options.socket must be a net.Socket');
-      this.adopt(socket);
+    const outbox = new Outbox(host);
+    if (this.outbox !== undefined) {
+      outbox.high = this.outbox.high;
+      outbox.low = this.outbox.low;
     }
+    return outbox;
   }
 
   // ------------------------------------------------------------------ state
@@ -144,9 +195,34 @@ export class Stream extends Channel {
     return this.reason;
   }
 
+  /** True once TLS is in place (after its handshake). */
+  get secure(): boolean {
+    return this.is_secure;
+  }
+
+  /** The TLS session's details (protocol, cipher, ALPN, peer certificate), or null without TLS. */
+  get tls_info(): TlsInfo | null {
+    const s = this._socket;
+    return this.is_secure && s instanceof tls.TLSSocket ? tls_info(s) : null;
+  }
+
+  /**
+   * Milliseconds a graceful close waits, after our FIN has gone out, for the peer to close
+   * its side before the socket is closed anyway (default 1000; 0 closes right after FIN).
+   */
+  get linger(): number {
+    return this.linger_ms;
+  }
+
+  set linger(ms: number) {
+    if (typeof ms !== 'number') throw new TypeError('linger must be a number');
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`linger must be a finite number >= 0, got ${ms}`);
+    this.linger_ms = ms;
+  }
+
   /** The peer's address: `{ host, port, family }` for IP, the socket path for Unix. */
   get remote_address(): ReportedAddress | null {
-    const s = this._socket;
+    const s = this.net_socket;
     if (s === null) return null;
     if (this.unix_path !== null) return this.unix_path;
     return inet_address(s.remoteAddress, s.remotePort, s.remoteFamily);
@@ -154,7 +230,7 @@ export class Stream extends Channel {
 
   /** This end's address: `{ host, port, family }` for IP, the socket path for Unix. */
   get local_address(): ReportedAddress | null {
-    const s = this._socket;
+    const s = this.net_socket;
     if (s === null) return null;
     if (this.unix_path !== null) return this.unix_path;
     return inet_address(s.localAddress, s.localPort, s.localFamily);
@@ -346,18 +422,27 @@ export class Stream extends Channel {
       throw new TrousersError('ERR_ALREADY_CONNECTED', `${this.toString()} is already ${this.state}`);
     }
     this.target = format_address(parsed);
-    const socket = new net.Socket({ allowHalfOpen: true });
     this.state = 'connecting';
-    this.attach(socket, parsed);
-    if (parsed.kind === 'unix') socket.connect({ path: parsed.path });
-    else socket.connect({ host: parsed.host ?? 'localhost', port: parsed.port });
+    const host = parsed.kind === 'inet' ? (parsed.host ?? 'localhost') : undefined;
+    this.connect_host = host;
+    let socket: net.Socket;
+    if (this.tls_options !== null) {
+      socket = tls_connect(this.tls_options, parsed.kind === 'unix' ? { path: parsed.path } : { host: host!, port: parsed.port });
+      this.attach(socket, parsed, 'client');
+    } else {
+      socket = new net.Socket({ allowHalfOpen: true });
+      this.attach(socket, parsed);
+      if (parsed.kind === 'unix') socket.connect({ path: parsed.path });
+      else socket.connect({ host: host!, port: parsed.port });
+    }
     if (timeout !== undefined) {
       this.connect_timer = setTimeout(() => {
         this.connect_timer = undefined;
         if (this.state !== 'connecting') return;
         this.state = 'closed';
         socket.destroy();
-        this._call('on_connect_error', new ConnectTimeoutError(this.target, timeout));
+        if (this.was_connected) this._call('on_ssl_handshake_error', new TlsError({ cause: new ConnectTimeoutError(this.target, timeout) }));
+        else this._call('on_connect_error', new ConnectTimeoutError(this.target, timeout));
       }, timeout);
     }
     return this;
@@ -378,11 +463,13 @@ export class Stream extends Channel {
       process.nextTick(() => this._finish_close());
       return;
     }
-    if (!flush || state === 'connecting' && this.outbox.idle) {
+    if (!flush || (state === 'connecting' && this.outbox.idle && !this.upgrading)) {
       this.state = 'closed';
       this.clear_connect_timer();
       this.outbox.abort();
+      this.plain_outbox?.abort();
       socket.destroy();
+      this.net_socket?.destroy();
       return;
     }
     this.state = 'closing';
@@ -394,10 +481,71 @@ export class Stream extends Channel {
     if (this.outbox.idle) this.finish_flush();
   }
 
+  /**
+   * Upgrades this connected plaintext stream to TLS in place (STARTTLS). Writes made before
+   * the call go out in plaintext first; writes after it are queued and sent encrypted once
+   * the handshake is done. Bytes already received behind the current frame go to TLS, not
+   * to `on_read`. The role follows the channel (accepted: TLS server; connected out: TLS
+   * client) unless `options.isServer` says otherwise. A client verifies the server's
+   * certificate and host name unless `rejectUnauthorized: false`. `on_ssl_handshake` follows
+   * (not `on_connect`), or `on_ssl_handshake_error` and close.
+   * @throws ChannelClosedError after `close()`; TrousersError `ERR_TLS_ACTIVE` when TLS is on already
+   */
+  start_tls(options: TlsOptions = {}): void {
+    if (options === null || typeof options !== 'object') throw new TypeError('start_tls options must be an object');
+    this._check_open('start_tls', this.state === 'closing' || this.state === 'closed');
+    if (this.is_secure || this.upgrading || this.handshaking || this.tls_options !== null) {
+      throw new TrousersError('ERR_TLS_ACTIVE', `${this.toString()} already uses TLS`);
+    }
+    if (this.state !== 'open') throw new TrousersError('ERR_NOT_CONNECTED', 'start_tls needs a connected stream');
+    const raw = this._socket!;
+    const as_server = options.isServer ?? this.target === '';
+    this.upgrading = true;
+    this.state = 'connecting';
+    // Plaintext written so far goes out first, on the plain socket.
+    this.outbox.flush();
+    const plain = this.outbox;
+    this.plain_outbox = plain;
+    this.outbox = this.new_outbox();
+    // Bytes behind the current frame belong to the TLS handshake.
+    const framer = this.reader.framer;
+    const leftover = framer.length > 0 ? framer.take_all() : null;
+    const l = this.listeners!;
+    raw.off('data', l.data);
+    raw.off('end', l.end);
+    raw.pause();
+    const wrap = (): void => {
+      if (this.state === 'closed') return;
+      this.detach(raw);
+      this.plain_outbox = null;
+      const bridge = new Bridge(raw, leftover);
+      const secure = as_server
+        ? tls_server(bridge, options)
+        : tls_client_over(bridge, { ...(this.tls_options ?? {}), ...options }, this.connect_host);
+      this.handshaking = true;
+      this.upgrade_options = options;
+      this.attach(secure, null, as_server ? 'server' : 'client');
+      if (as_server) this.arm_handshake_timer(options);
+    };
+    plain.when_files_done(wrap);
+  }
+
   // ------------------------------------------------------------------ callbacks
 
   /** The connection is up (for accepted connections: the server has accepted it). */
   on_connect(): void {}
+
+  /** The TLS handshake is done (from the start: `on_connect` follows; after `start_tls`: it does not). */
+  on_ssl_handshake(): void {}
+
+  /**
+   * The TLS handshake failed (bad or expired certificate, wrong host name, a peer that does
+   * not speak TLS). Default: a line on stderr and close at once; `on_close` follows.
+   */
+  on_ssl_handshake_error(err: TlsError): void {
+    process.stderr.write(`trousers: ${this.toString()}: ${err.message}\n`);
+    this.close(false);
+  }
 
   /**
    * A frame arrived; the arguments depend on `read_delimiter`: one `Buffer` (or string with
@@ -450,26 +598,130 @@ export class Stream extends Channel {
     if (socket.destroyed) throw new TypeError('options.socket is already destroyed');
     const pipe = socket.remoteAddress === undefined && !socket.connecting;
     const path = pipe ? ((socket as unknown as { server?: net.Server }).server?.address() as string | null | undefined) ?? '' : null;
+    const address: ParsedAddress | null = path !== null ? { kind: 'unix', path } : null;
+    if (this.tls_options !== null && !(socket instanceof tls.TLSSocket)) {
+      // The server side of a connection that is TLS from the start.
+      this.net_socket = socket;
+      this.was_connected = !socket.connecting;
+      this.state = 'connecting';
+      this.handshaking = true;
+      this.attach(tls_server(socket, this.tls_options, this.secure_context), address, 'server');
+      this.arm_handshake_timer(this.tls_options);
+      return;
+    }
     this.state = socket.connecting ? 'connecting' : 'open';
-    this.attach(socket, path !== null ? { kind: 'unix', path } : null);
-    if (this.state === 'open') {
-      this.on_connected();
+    this.attach(socket, address);
+    if (this.state === 'open') this.on_connected();
+  }
+
+  private arm_handshake_timer(options: TlsOptions): void {
+    const ms = (options as { handshake_timeout?: number }).handshake_timeout ?? HANDSHAKE_TIMEOUT;
+    this.clear_connect_timer();
+    this.connect_timer = setTimeout(() => {
+      this.connect_timer = undefined;
+      if (!this.handshaking || this.state === 'closed') return;
+      this.handshake_failed(Object.assign(new Error(`TLS handshake not done within ${ms} ms`), { code: 'ETIMEDOUT' }));
+    }, ms);
+  }
+
+  /**
+   * Puts our listeners on `socket`. `role` says which TLS side it is: a TLS server side
+   * reports its handshake as 'secure', a client side as 'secureConnect'.
+   */
+  private attach(socket: net.Socket, address: ParsedAddress | null, role?: 'server' | 'client'): void {
+    this._socket = socket;
+    this.net_socket ??= socket;
+    if (address?.kind === 'unix') this.unix_path = address.path;
+    this._register();
+    const l: Listeners = {
+      data: (chunk: Buffer) => this.on_data(chunk),
+      end: () => this.on_end(),
+      error: (err: Error) => this.on_socket_error(err),
+      close: () => this.on_socket_close(),
+      timeout: () => this.on_idle(),
+    };
+    this.listeners = l;
+    socket.on('data', l.data);
+    socket.on('end', l.end);
+    socket.on('error', l.error);
+    socket.on('close', l.close);
+    socket.on('timeout', l.timeout);
+    if (role !== undefined) {
+      if (role === 'client' && !this.handshaking) {
+        socket.once('connect', () => {
+          this.was_connected = true;
+          this.handshaking = true;
+        });
+      }
+      socket.once(role === 'server' ? 'secure' : 'secureConnect', () => this.secured(role));
+    } else if (this.state === 'connecting') {
+      socket.once('connect', () => this.on_connected());
     }
   }
 
-  private attach(socket: net.Socket, address: ParsedAddress | null): void {
-    this._socket = socket;
-    if (address?.kind === 'unix') this.unix_path = address.path;
-    this._register();
-    socket.on('data', (chunk: Buffer) => this.on_data(chunk));
-    socket.on('end', () => this.on_end());
-    socket.on('error', (err: Error) => this.on_socket_error(err));
-    socket.on('close', () => this.on_socket_close());
-    socket.on('timeout', () => this.state !== 'closed' && this._call('on_timeout'));
-    if (this.state === 'connecting') socket.once('connect', () => this.on_connected());
+  private detach(socket: net.Socket): void {
+    const l = this.listeners;
+    if (l === null) return;
+    socket.off('data', l.data);
+    socket.off('end', l.end);
+    socket.off('error', l.error);
+    socket.off('close', l.close);
+    socket.off('timeout', l.timeout);
+    socket.on('error', () => {}); // the TLS socket above reports failures now
+    this.listeners = null;
   }
 
-  private on_connected(): void {
+  private on_idle(): void {
+    if (this.state === 'open') this._call('on_timeout');
+    else if (this.state !== 'closed') this.close(false); // a graceful close that stalled
+  }
+
+  private secured(role: 'server' | 'client'): void {
+    const socket = this._socket as tls.TLSSocket;
+    if (!this.handshaking || this.state === 'closed') return;
+    const opts = this.upgrade_options ?? this.tls_options ?? {};
+    if (role === 'server' && opts.requestCert === true && opts.rejectUnauthorized !== false && !socket.authorized) {
+      const code = String((socket.authorizationError as unknown as { code?: string } | undefined)?.code ?? socket.authorizationError ?? 'UNAUTHORIZED');
+      this.handshake_failed(Object.assign(new Error(`peer certificate rejected: ${code}`), { code }));
+      return;
+    }
+    this.handshaking = false;
+    this.is_secure = true;
+    this.clear_connect_timer();
+    if (this.upgrading) {
+      this.upgrading = false;
+      const was_closing = this.state === 'closing';
+      if (!was_closing) this.state = 'open';
+      if (this.idle_ms > 0) socket.setTimeout(this.idle_ms);
+      if (this.user_paused) socket.pause();
+      this.outbox.attach(socket);
+      if (was_closing) {
+        this.outbox.flush();
+        if (this.outbox.idle) this.finish_flush();
+        return;
+      }
+      this._call('on_ssl_handshake');
+      this.schedule_drain();
+      return;
+    }
+    this._call('on_ssl_handshake');
+    if (this.state === 'connecting' || this.state === 'closing') this.on_connected(true);
+  }
+
+  private handshake_failed(err: Error): void {
+    if (this.state === 'closed') return;
+    this.clear_connect_timer();
+    this.handshaking = false;
+    this.upgrading = false;
+    this.state = 'closed';
+    this.reason = err;
+    this.outbox.abort();
+    this._socket?.destroy();
+    this.net_socket?.destroy();
+    this._call('on_ssl_handshake_error', new TlsError({ cause: err }));
+  }
+
+  private on_connected(direct = false): void {
     this.clear_connect_timer();
     this.was_connected = true;
     const socket = this._socket!;
@@ -484,7 +736,7 @@ export class Stream extends Channel {
     }
     if (this.state !== 'connecting' && this.state !== 'open') return;
     this.state = 'open';
-    if (socket.connecting === false && this.target === '') {
+    if (!direct && socket.connecting === false && this.target === '') {
       // Adopted sockets: report on_connect on a later tick, before any data can arrive.
       process.nextTick(() => this.state === 'open' && this._call('on_connect'));
       return;
@@ -555,11 +807,27 @@ export class Stream extends Channel {
 
   private finish_flush(): void {
     const socket = this._socket;
-    if (socket !== null && !socket.destroyed && !socket.writableEnded) socket.end();
+    if (socket === null || socket.destroyed || socket.writableEnded) return;
+    socket.end();
+    // Wait a little for the peer's FIN (so unread bytes do not turn into a reset), not forever.
+    if (this.linger_timer === undefined) {
+      this.linger_timer = setTimeout(() => {
+        this.linger_timer = undefined;
+        if (this.state !== 'closed') {
+          this.state = 'closed';
+          socket.destroy();
+          this.net_socket?.destroy();
+        }
+      }, this.linger_ms);
+    }
   }
 
   private on_socket_error(err: Error): void {
     const code = (err as NodeJS.ErrnoException).code;
+    if (this.handshaking && this.was_connected && this.state !== 'closed') {
+      this.handshake_failed(err);
+      return;
+    }
     if (!this.was_connected && this.state !== 'closed') {
       this.clear_connect_timer();
       this.state = 'closed';
@@ -579,8 +847,14 @@ export class Stream extends Channel {
 
   private on_socket_close(): void {
     this.clear_connect_timer();
+    if (this.linger_timer !== undefined) {
+      clearTimeout(this.linger_timer);
+      this.linger_timer = undefined;
+    }
     this.state = 'closed';
     this.outbox.abort();
+    this.plain_outbox?.abort();
+    this.net_socket?.destroy();
     this._finish_close();
   }
 

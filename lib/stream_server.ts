@@ -24,9 +24,11 @@
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import { AcceptError, ListenError, TrousersError } from './errors.js';
+import type { TlsOptions } from './tls.js';
 
 /** Options of a {@link StreamServer}. */
 export interface StreamServerOptions extends ChannelOptions {
@@ -34,6 +36,12 @@ export interface StreamServerOptions extends ChannelOptions {
   max_connections?: number;
   /** Permissions of a Unix socket file, e.g. `0o600`. Default: as the umask leaves them. */
   mode?: number;
+  /**
+   * TLS: every accepted connection is the TLS server side of a handshake (Node's TLS
+   * options: `key`, `cert`, `ca`, `requestCert`, `rejectUnauthorized`, `ALPNProtocols`, ...;
+   * plus `handshake_timeout` in ms, default 30000). `on_accept` still runs at TCP accept.
+   */
+  tls?: TlsOptions & { handshake_timeout?: number };
 }
 
 type State = 'idle' | 'binding' | 'listening' | 'closed';
@@ -58,6 +66,10 @@ export class StreamServer extends Channel {
   private readonly mode: number | undefined;
   private printable = '';
   private socket_closed = false;
+  /** The TLS options every accepted connection uses, or null for plaintext. */
+  readonly tls_options: (TlsOptions & { handshake_timeout?: number }) | null;
+  /** @internal One secure context shared by every accepted connection. */
+  protected readonly _secure_context: tls.SecureContext | undefined;
 
   /** @param options - `{ engine, max_connections, mode }` */
   constructor(options: StreamServerOptions = {}) {
@@ -68,6 +80,11 @@ export class StreamServer extends Channel {
       if (!Number.isInteger(options.mode) || options.mode < 0 || options.mode > 0o777) throw new RangeError('mode must be within 0 and 0o777');
       this.mode = options.mode;
     }
+    if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) {
+      throw new TypeError('options.tls must be an object of TLS options');
+    }
+    this.tls_options = options.tls ?? null;
+    this._secure_context = this.tls_options ? tls.createSecureContext(this.tls_options) : undefined;
   }
 
   /** Most connections open at once; excess connections are closed at accept. */
