@@ -15,6 +15,9 @@ import { CHALLENGE, create_response, FAILURE, make_challenge, MAX_AUTH_MESSAGE, 
 import type { Endpoint } from './endpoint.js';
 import { AuthenticationError, HandshakeTimeoutError, ProtocolError } from './errors.js';
 
+/** How long a failed handshake's socket may wait for the peer to close before it is dropped. */
+const LINGER_MS = 2000;
+
 /** Which side of the connection runs the handshake. */
 export type Role = 'listener' | 'client';
 
@@ -78,7 +81,10 @@ export async function handshake(ep: Endpoint, engine: Engine, role: Role, key: B
   try {
     await Promise.race([steps(), expired]);
   } catch (err) {
+    // Graceful, so that a #FAILURE# still goes out; but a peer that never closes its side
+    // must not hold the socket open for ever.
     ep.fail(err instanceof Error ? err : new AuthenticationError(String(err)), true);
+    setTimeout(() => ep.stream.close(false), LINGER_MS).unref();
     throw err;
   } finally {
     timer?.cancel();
