@@ -61,15 +61,43 @@ class QueuedTimer implements Timer {
   }
 }
 
+/** Node fires any delay above this after 1 ms; longer delays are waited out in steps. */
+const MAX_DELAY = 2 ** 31 - 1;
+
 class NodeTimer implements Timer {
   cancelled = false;
-  handle: NodeJS.Timeout | undefined;
-  constructor(private readonly engine: Engine, readonly repeat: boolean) {}
+  private handle: NodeJS.Timeout | undefined;
+  private interval = false;
+  constructor(private readonly engine: Engine) {}
+
+  /** Runs `fn` after `ms` (any length), unless cancelled first. */
+  after(ms: number, fn: () => void): void {
+    if (ms > MAX_DELAY) {
+      this.handle = setTimeout(() => this.after(ms - MAX_DELAY, fn), MAX_DELAY);
+    } else {
+      this.handle = setTimeout(fn, ms);
+    }
+  }
+
+  /** Runs `fn` every `ms` until cancelled. */
+  every(ms: number, fn: () => void): void {
+    if (ms <= MAX_DELAY) {
+      this.interval = true;
+      this.handle = setInterval(fn, ms);
+      return;
+    }
+    const again = (): void => {
+      fn();
+      if (!this.cancelled) this.after(ms, again);
+    };
+    this.after(ms, again);
+  }
+
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
     if (this.handle !== undefined) {
-      if (this.repeat) clearInterval(this.handle);
+      if (this.interval) clearInterval(this.handle);
       else clearTimeout(this.handle);
     }
     this.engine._forget(this);
@@ -147,11 +175,11 @@ export class Engine {
   defer<A extends unknown[]>(ms: number, fn: (...args: A) => unknown, ...args: A): Timer {
     check_delay(ms);
     check_fn(fn);
-    const timer = new NodeTimer(this, false);
-    timer.handle = setTimeout(() => {
+    const timer = new NodeTimer(this);
+    timer.after(ms, () => {
       timer.cancel();
       this.run(fn as Fn, args);
-    }, ms);
+    });
     this.timers.add(timer);
     return timer;
   }
@@ -163,10 +191,10 @@ export class Engine {
   cycle<A extends unknown[]>(ms: number, fn: (...args: A) => unknown, ...args: A): Timer {
     check_delay(ms);
     check_fn(fn);
-    const timer = new NodeTimer(this, true);
-    timer.handle = setInterval(() => {
+    const timer = new NodeTimer(this);
+    timer.every(ms, () => {
       if (!timer.cancelled) this.run(fn as Fn, args);
-    }, ms);
+    });
     this.timers.add(timer);
     return timer;
   }
@@ -187,29 +215,29 @@ export class Engine {
 
   /**
    * Cancels the engine's timers and closes every channel gracefully (queued output is sent
-   * first); whatever is still flushing after `timeout` ms is closed immediately. Resolves,
-   * and resolves `start()`, once every channel's `on_close` has run.
+   * first); whatever is still flushing after `timeout` ms (default 5000; `Infinity` waits
+   * for ever) is closed immediately. Resolves, and resolves `start()`, once every channel's
+   * `on_close` has run. A second call while stopping returns the same promise (its own
+   * timeout is not applied).
    */
   stop(options: StopOptions = {}): Promise<void> {
     const timeout = options.timeout ?? 5000;
-    if (typeof timeout !== 'number' || Number.isNaN(timeout) || timeout < 0) {
-      throw new RangeError(`stop timeout must be a number >= 0, got ${String(timeout)}`);
-    }
+    if (typeof timeout !== 'number') throw new TypeError(`stop timeout must be a number of milliseconds, got ${typeof timeout}`);
+    if (Number.isNaN(timeout) || timeout < 0) throw new RangeError(`stop timeout must be >= 0 (Infinity waits for ever), got ${timeout}`);
     if (this.stopping) return this.stopping;
     for (const timer of [...this.timers]) timer.cancel();
     this.stopping = new Promise<void>((resolve) => {
       this.stop_waiters.push(resolve);
     });
-    let force: NodeJS.Timeout | undefined;
-    if (this.channels.size > 0) {
-      force = setTimeout(() => {
+    let force: NodeTimer | undefined;
+    if (this.channels.size > 0 && timeout !== Infinity) {
+      force = new NodeTimer(this);
+      force.after(timeout, () => {
         for (const channel of [...this.channels]) channel.close(false);
-      }, timeout);
+      });
     }
     for (const channel of [...this.channels]) channel.close(true);
-    const finish = this.stopping.then(() => {
-      if (force) clearTimeout(force);
-    });
+    const finish = this.stopping.then(() => force?.cancel());
     this.check_stopped();
     return finish;
   }

@@ -30,8 +30,11 @@
  * RegExp delimiters match over the buffered bytes read as latin1 (one character per byte),
  * and rescan the buffer on each attempt; the channel's `buffer_size` bounds that cost.
  * A match that reaches the end of the buffered bytes is held back until more bytes arrive or
- * the stream ends, so the frames never depend on how the bytes were split. Empty matches are
- * ignored (they would otherwise produce an endless run of empty frames).
+ * the stream ends, so the frames never depend on how the bytes were split, for any RegExp
+ * whose match cannot grow by bytes that do not themselves match (`/;+/`, `/\r?\n/`, ...). One
+ * with an optional tail made of several bytes (`/;+(?:xy)?/`) can still match differently when
+ * the tail is split. Empty matches are ignored (they would otherwise produce an endless run of
+ * empty frames).
  *
  * @module
  */
@@ -257,6 +260,7 @@ export class Framer {
 
   /** Removes and returns the next `n` bytes: a view when they lie in one chunk, else a copy. */
   take(n: number): Buffer {
+    this.check_count(n);
     const first = this.chunks[0];
     if (n === 0 || first === undefined) return Buffer.alloc(0);
     const avail = first.length - this.head;
@@ -280,12 +284,19 @@ export class Framer {
 
   /** Drops the next `n` bytes. */
   skip(n: number): void {
+    this.check_count(n);
     while (n > 0) {
       const c = this.chunks[0]!;
       const cavail = c.length - this.head;
       const want = Math.min(cavail, n);
       this.consume_in_first(want, cavail);
       n -= want;
+    }
+  }
+
+  private check_count(n: number): void {
+    if (!Number.isInteger(n) || n < 0 || n > this.total) {
+      throw new RangeError(`byte count must be an integer from 0 to ${this.total}, got ${n}`);
     }
   }
 

@@ -769,7 +769,16 @@ export class Stream extends Channel {
       while (this.state === 'open' && !this.user_paused) {
         const frame = reader.next(this.eof);
         if (frame === NO_FRAME) break;
-        reader.deliver(this, frame, true);
+        if (Buffer.isBuffer(frame) && reader.encoding === null) {
+          // The hot path: one Buffer per frame, straight to on_read (same invoker rules).
+          try {
+            this.on_read(frame);
+          } catch (thrown) {
+            this._callback_threw('on_read', thrown);
+          }
+        } else {
+          reader.deliver(this, frame, true);
+        }
       }
     } finally {
       this.dispatching = false;

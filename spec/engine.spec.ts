@@ -307,7 +307,7 @@ timed('a fractional delay above 0 is accepted', async () => {
   await within(done.promise, 5000, 'defer(0.5)');
 });
 
-timed('BUG: defer and cycle with a delay of 2**31 ms (finite, > 0) do not run within the first 50 ms', async () => {
+timed('defer and cycle with a delay of 2**31 ms (finite, > 0) do not run within the first 50 ms', async () => {
   // Node turns any setTimeout/setInterval delay above 2**31 - 1 into 1 ms.
   const e = new Engine();
   let deferred_runs = 0;
@@ -626,7 +626,7 @@ stopping('stop({ timeout: 200 }) resolves, and on_close runs once, even with 50 
   }
 });
 
-stopping('BUG: stop({ timeout: 2**31 }) does not force-close a channel that is still flushing 100 ms later', async () => {
+stopping('stop({ timeout: 2**31 }) does not force-close a channel that is still flushing 100 ms later', async () => {
   // Node turns a setTimeout delay above 2**31 - 1 into 1 ms, so the "force" timer fires at once.
   const e = new Engine();
   const peers: net.Socket[] = [];
