@@ -4,6 +4,7 @@
  * (Python interop: connection_python.spec.ts; handshakes: connection_modern.spec.ts.)
  */
 
+import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -180,6 +181,44 @@ addresses('connecting to nothing is a ConnectError', async () => {
   const file = sock_path('nobody');
   await rejects(connect(file), ConnectError, 'connect');
   throws(() => connect(file, { timeout: -5 }), RangeError);
+});
+
+// ---------------------------------------------------------------------------------------
+const hmac = suite('connection/handshake arithmetic (vectors from Python\'s hmac)');
+
+hmac('a 20-byte challenge gets a bare HMAC-MD5; a {digest} challenge gets {digest} + HMAC of the whole message', () => {
+  const key = Buffer.from('k');
+  assert.is(create_response(key, Buffer.from('x'.repeat(20))).toString('hex'), 'e8c8a369cca81fe93c49565f5bd38a4f');
+  const m384 = Buffer.from('{sha384}' + 'y'.repeat(40));
+  const r384 = create_response(key, m384);
+  assert.is(r384.subarray(0, 8).toString(), '{sha384}');
+  assert.is(
+    r384.subarray(8).toString('hex'),
+    'e2544ae6afa69d97f52f840b817fbcfec0cb978d9ec177689d83eafb34a1d54ec80bf3b9ad7ac1c8c912af531b969297',
+  );
+  const m3 = Buffer.from('{sha3_256}' + 'z'.repeat(40));
+  assert.is(create_response(key, m3).subarray(10).toString('hex'), 'afdbdb9ad2c1b5668d03b9090c55aaa4dcbc5ec00f72afbf0aee26b168795508');
+  verify_response(key, m3, create_response(key, m3));
+  verify_response(key, m384, r384);
+});
+
+hmac('verify_response: bare MD5 replies, other digests, wrong lengths, unknown names', () => {
+  const key = Buffer.from('secret');
+  const message = Buffer.from('{sha256}' + 'q'.repeat(40));
+  const legacy = create_response(key, Buffer.alloc(20, 1));
+  assert.is(legacy.length, 16);
+  // a legacy answerer sends a bare HMAC-MD5 of our modern challenge
+  const bare = createHmac('md5', key).update(message).digest();
+  verify_response(key, message, bare);
+  const sha512ish = Buffer.concat([Buffer.from('{sha384}'), createHmac('sha384', key).update(message).digest()]);
+  verify_response(key, message, sha512ish);
+  throws(() => verify_response(key, message, Buffer.concat([Buffer.from('{sha256}'), Buffer.alloc(31)])), AuthenticationError);
+  throws(() => verify_response(key, message, Buffer.concat([Buffer.from('{sha256}'), Buffer.alloc(32)])), AuthenticationError);
+  throws(() => verify_response(key, message, Buffer.from('{sha1}' + 'x'.repeat(20))), AuthenticationError);
+  throws(() => verify_response(key, message, Buffer.from('no prefix at all, 33 bytes long...')), AuthenticationError);
+  throws(() => split_digest(Buffer.from('{}' + 'x'.repeat(30))), AuthenticationError);
+  throws(() => split_digest(Buffer.from('{md5' + 'x'.repeat(30))), AuthenticationError);
+  assert.is(split_digest(Buffer.from('{md5}abc')).digest, 'md5');
 });
 
 // ---------------------------------------------------------------------------------------
@@ -698,6 +737,7 @@ life('engine.stop() closes the engine\'s connections: receives reject', async ()
 });
 
 addresses.run();
+hmac.run();
 messages.run();
 errors.run();
 memory.run();
