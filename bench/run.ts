@@ -256,6 +256,9 @@ function make_impls(): Impl[] {
 
 // ------------------------------------------------------------------ processes
 
+/** Disturbed runs are repeated only while the suite is projected to end before this. */
+const HARD_LIMIT_S = 170;
+
 /** Other processes' CPU use (% of one core) above which a run counts as disturbed. */
 const OTHER_LIMIT = 15;
 
@@ -700,14 +703,34 @@ async function main(): Promise<void> {
   );
 
   const runs: Run[] = [];
+  let retried = 0;
+  const total_runs = o.rounds * cases.length * active.length;
+  const t_first_run = (performance.now() - t_start) / 1000;
   for (let round = 1; round <= o.rounds; round++) {
     for (const [ci, c] of cases.entries()) {
       const k = (round - 1 + ci) % active.length;
       const order = [...active.slice(k), ...active.slice(0, k)];
       for (const impl of order) {
-        const t_run = performance.now();
-        const result = await run_one(c, impl, o, duration);
-        result['run_wall_s'] = (performance.now() - t_run) / 1000;
+        let result: Result | null = null;
+        for (let attempt = 1; ; attempt++) {
+          const t_run = performance.now();
+          const r = await run_one(c, impl, o, duration);
+          r['run_wall_s'] = (performance.now() - t_run) / 1000;
+          r['attempt'] = attempt;
+          // Of two attempts keep the one other processes disturbed less.
+          const other = (x: Result): number => (Number.isFinite(Number(x['other_cpu_pct'])) ? Number(x['other_cpu_pct']) : Infinity);
+          if (result === null || !result.ok || (r.ok && other(r) < other(result))) result = r;
+          // Another process took CPU meanwhile: repeat once, while within the time budget.
+          const disturbed = other(r) > OTHER_LIMIT && other(r) !== Infinity;
+          if (!disturbed || attempt >= 2) break;
+          const elapsed_s = (performance.now() - t_start) / 1000;
+          const attempts = runs.length + retried + 1; // attempts made so far, this one included
+          const left = total_runs - runs.length; // runs still to make, this repeat included
+          const projected = elapsed_s + (left * (elapsed_s - t_first_run)) / attempts;
+          if (projected > HARD_LIMIT_S) break;
+          retried++;
+          process.stderr.write(`[${round}/${o.rounds}] ${c.id} ${impl.label}: other processes took ${other(r).toFixed(0)}% CPU, repeating\n`);
+        }
         runs.push({ round, case: c.id, impl: impl.name, result });
         const m = c.metrics.map((x) => (typeof result[x.key] === 'number' ? `${x.format(result[x.key] as number)} ${x.label}` : '')).join(', ');
         const cpu = c.memory
@@ -718,6 +741,7 @@ async function main(): Promise<void> {
     }
   }
 
+  if (retried) notes.push(`${retried} run(s) repeated once because other processes took more than ${OTHER_LIMIT} % of a core during them`);
   const elapsed = (performance.now() - t_start) / 1000;
   const md = report(cases, impls, runs, o, elapsed, notes);
   fs.writeFileSync(o.out, md);
