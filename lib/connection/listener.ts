@@ -49,7 +49,9 @@ export interface ListenOptions extends MessageOptions {
   on_accept?: (connection: MessageConnection) => void;
   /**
    * Called with each failed handshake (wrong key, timeout, peer gone); with it, failures do
-   * not reach `accept()`. Default: `accept()` rejects with them.
+   * not reach `accept()`. Without it, the next `accept()` rejects with each failure (the
+   * last 16 are kept while nobody accepts); with `on_accept` and without it, failures are
+   * dropped.
    */
   on_handshake_error?: (err: Error) => void;
 }
