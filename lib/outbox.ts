@@ -46,6 +46,8 @@ interface FileJob {
 }
 
 const FILE_CHUNK = 65536;
+/** Up to this many bytes, a burst of writes is joined into one buffer before the syscall. */
+const COALESCE_LIMIT = 16384;
 
 function is_job(item: Buffer | FileJob): item is FileJob {
   return !Buffer.isBuffer(item);
@@ -170,16 +172,24 @@ export class Outbox {
         bytes += (queue[n] as Buffer).length;
         n++;
       }
-      let out: Buffer;
-      if (n === 1) {
-        out = first;
-        queue.shift();
-      } else {
-        out = Buffer.concat(queue.splice(0, n) as Buffer[], bytes);
-      }
       this.queued_bytes -= bytes;
-      this.outstanding++;
-      socket.write(out, this.write_done);
+      if (n === 1) {
+        queue.shift();
+        this.outstanding++;
+        socket.write(first, this.write_done);
+      } else if (bytes <= COALESCE_LIMIT) {
+        // Many small pieces: one copy into one buffer is cheaper than a writev of many.
+        this.outstanding++;
+        socket.write(Buffer.concat(queue.splice(0, n) as Buffer[], bytes), this.write_done);
+      } else {
+        // Large pieces: hand them over as they are, in one corked batch (a writev).
+        socket.cork();
+        for (const piece of queue.splice(0, n) as Buffer[]) {
+          this.outstanding++;
+          socket.write(piece, this.write_done);
+        }
+        socket.uncork();
+      }
     }
   }
 

@@ -178,8 +178,13 @@ export class StreamServer extends Channel {
       return;
     }
     this._close_connections(flush);
+    // The listening socket closes at once; Node's own 'close' event would also wait for
+    // every socket this server ever accepted, even ones handed elsewhere.
     if (server.listening) server.close();
-    else process.nextTick(() => this._finish_close());
+    process.nextTick(() => {
+      this.socket_closed = true;
+      this._maybe_finish_close();
+    });
   }
 
   // ------------------------------------------------------------------ callbacks
