@@ -53,6 +53,11 @@ export function guard(fn: () => Promise<void> | void): () => Promise<void> {
   };
 }
 
+/** Prints a measurement when `TROUSERS_FAULT_VERBOSE` is set (the suite is silent otherwise). */
+export function note(...what: unknown[]): void {
+  if (process.env.TROUSERS_FAULT_VERBOSE) process.stderr.write(`  [fault] ${what.map(String).join(' ')}\n`);
+}
+
 // ---------------------------------------------------------------------------- event-loop turns
 
 /** Resolves on the next turn of the event loop (after pending I/O has been handled). */
@@ -313,6 +318,21 @@ export class HostilePeer {
       this.socket.uncork();
       if (pace === 'turn') await turn();
       if (this.socket.writableNeedDrain && !this.socket.destroyed) await this.drain_or_close();
+    }
+  }
+
+  /**
+   * Sends `total` bytes made of `chunk_of(0)`, `chunk_of(1)`, ... (the last one cut to fit),
+   * honouring backpressure (waits for 'drain' whenever `write()` returns false).
+   */
+  async pump(total: number, chunk_of: (i: number) => Buffer): Promise<void> {
+    for (let i = 0; this.sent < total; i++) {
+      if (this.socket.destroyed || this.socket.writableEnded) return;
+      let chunk = chunk_of(i);
+      if (this.sent + chunk.length > total) chunk = chunk.subarray(0, total - this.sent);
+      this.sent += chunk.length;
+      this.tx_hash.update(chunk);
+      if (!this.socket.write(chunk)) await this.drain_or_close();
     }
   }
 
