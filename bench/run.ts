@@ -153,7 +153,7 @@ interface Case {
 }
 
 function si(v: number): string {
-  if (v >= 1e6) return `${(v / 1e6).toPrecision(3)}M`;
+  if (v >= 999.5e3) return `${(v / 1e6).toPrecision(3)}M`;
   if (v >= 1e4) return `${(v / 1e3).toPrecision(3)}k`;
   return v >= 100 ? v.toFixed(0) : v.toPrecision(3);
 }
