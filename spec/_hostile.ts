@@ -36,6 +36,7 @@ export function guard(fn: () => Promise<void> | void): () => Promise<void> {
     process.on('uncaughtException', trip);
     process.on('unhandledRejection', trip);
     let failure: unknown;
+    const started = process.hrtime.bigint();
     try {
       await fn();
     } catch (err) {
@@ -43,6 +44,10 @@ export function guard(fn: () => Promise<void> | void): () => Promise<void> {
     } finally {
       process.off('uncaughtException', trip);
       process.off('unhandledRejection', trip);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      if (process.env.TROUSERS_FAULT_VERBOSE && ms > Number(process.env.TROUSERS_FAULT_SLOW ?? 0)) {
+        process.stderr.write(`  [fault] ${ms.toFixed(0)} ms\n`);
+      }
     }
     if (seen.length > 0) {
       const first = seen[0];
@@ -168,6 +173,11 @@ export interface PeerOptions {
   read?: boolean;
   /** Keep the bytes received (default false: only counted and hashed). */
   keep?: boolean;
+  /**
+   * Stay half-open when the other side ends (default false: answer its FIN with ours, as
+   * ordinary peers do). A half-open peer never closes its side by itself.
+   */
+  half_open?: boolean;
 }
 
 /** A scriptable bad peer on a raw socket. */
@@ -198,6 +208,7 @@ export class HostilePeer {
   private readonly unix: boolean;
   private reading = false;
   private waiters: { n: number; d: Deferred<void> }[] = [];
+  private text_waiters: { has: () => boolean; d: Deferred<void>; text: string }[] = [];
 
   private constructor(socket: net.Socket, options: PeerOptions, already_connected: boolean, unix: boolean) {
     this.socket = socket;
@@ -220,6 +231,7 @@ export class HostilePeer {
     socket.on('end', () => {
       this.got_end = true;
       ended.resolve();
+      if (options.half_open !== true && !socket.writableEnded) socket.end();
     });
     socket.on('close', () => {
       this.is_closed = true;
@@ -229,6 +241,11 @@ export class HostilePeer {
       closed.resolve();
       for (const w of this.waiters) w.d.reject(new Error(`peer closed after ${this.received} of ${w.n} bytes`));
       this.waiters = [];
+      for (const w of this.text_waiters) {
+        if (w.has()) w.d.resolve();
+        else w.d.reject(new Error(`peer closed without receiving ${JSON.stringify(w.text)}`));
+      }
+      this.text_waiters = [];
     });
     if (options.read !== false) this.read();
   }
@@ -279,6 +296,16 @@ export class HostilePeer {
   /** Stops reading: the kernel's buffers fill and the other side's writes back up. */
   stall(): void {
     this.socket.pause();
+  }
+
+  /** Resolves once the bytes received (needs `keep`) contain `text` (latin1). */
+  wait_text(text: string): Promise<void> {
+    const has = (): boolean => this.data().includes(Buffer.from(text, 'latin1'));
+    if (has()) return Promise.resolve();
+    if (this.is_closed) return Promise.reject(new Error(`peer closed without receiving ${JSON.stringify(text)}`));
+    const d = deferred();
+    this.text_waiters.push({ has, d, text });
+    return d.promise;
   }
 
   /** Resolves once `n` bytes in total have been received. */
@@ -384,6 +411,11 @@ export class HostilePeer {
     if (this.waiters.length > 0) {
       const due = this.waiters.filter((w) => this.received >= w.n);
       this.waiters = this.waiters.filter((w) => this.received < w.n);
+      for (const w of due) w.d.resolve();
+    }
+    if (this.text_waiters.length > 0) {
+      const due = this.text_waiters.filter((w) => w.has());
+      this.text_waiters = this.text_waiters.filter((w) => !due.includes(w));
       for (const w of due) w.d.resolve();
     }
   }
