@@ -20,8 +20,9 @@
  * - received bytes stay in a list of chunks plus an offset into the first one; a frame that
  *   lies inside one chunk is a zero-copy view of it, and only frames that span chunks are
  *   copied, once;
- * - tiny chunks (a peer writing byte by byte) are appended to an append-only accumulator,
- *   so the chunk list stays short;
+ * - tiny chunks arriving behind bytes already held (a peer writing byte by byte) are appended
+ *   to an append-only accumulator, so the chunk list stays short; the accumulator is dropped
+ *   as soon as nothing is buffered, so an idle connection holds no buffer at all;
  * - a delimiter search resumes where the previous one stopped, so a long line arriving in
  *   small pieces is scanned once: linear time, never a rescan of the whole buffer;
  * - bytes handed out are never written again (accumulators are only appended to), so a
@@ -46,7 +47,9 @@ export const NO_FRAME: unique symbol = Symbol('trousers.no_frame');
 
 /** Small chunks are copied into an accumulator instead of being kept one by one. */
 const SMALL_CHUNK = 512;
-const ACCUMULATOR_SIZE = 16384;
+/** Accumulators start small (an idle connection keeps none) and double up to this size. */
+const ACCUMULATOR_FIRST = 1024;
+const ACCUMULATOR_MAX = 16384;
 
 interface CompiledRegex {
   source: RegExp;
@@ -83,10 +86,12 @@ export class Framer {
     const n = chunk.length;
     if (n === 0) return;
     this.text = undefined;
-    if (n < SMALL_CHUNK) {
+    if (n < SMALL_CHUNK && this.total > 0) {
       let acc = this.acc;
       if (acc === undefined || acc.length - this.acc_fill < n) {
-        acc = this.acc = Buffer.allocUnsafe(ACCUMULATOR_SIZE);
+        const size = Math.max(this.acc_size, n);
+        this.acc_size = Math.min(ACCUMULATOR_MAX, size * 2);
+        acc = this.acc = Buffer.allocUnsafe(size);
         this.acc_fill = 0;
         this.acc_start = 0;
         this.open_accumulator = false;
@@ -110,6 +115,8 @@ export class Framer {
 
   /** Whether the last chunk is a view of the accumulator that later small chunks extend. */
   private open_accumulator = false;
+  /** Size of the next accumulator. */
+  private acc_size = ACCUMULATOR_FIRST;
 
   /** Removes and returns everything buffered (a view when it is one chunk). */
   take_all(): Buffer {
@@ -121,7 +128,7 @@ export class Framer {
     this.chunks = [];
     this.head = 0;
     this.total = 0;
-    this.open_accumulator = false;
+    this.drop_accumulator();
     this.reset_scan();
   }
 
@@ -307,10 +314,17 @@ export class Framer {
     if (n === avail) {
       this.chunks.shift();
       this.head = 0;
-      if (this.chunks.length === 0) this.open_accumulator = false;
+      if (this.chunks.length === 0) this.drop_accumulator();
     } else {
       this.head += n;
     }
+  }
+
+  /** Nothing is buffered: forget the accumulator (frames cut from it stay valid). */
+  private drop_accumulator(): void {
+    this.open_accumulator = false;
+    this.acc = undefined;
+    this.acc_size = ACCUMULATOR_FIRST;
   }
 
   private reset_scan(): void {

@@ -84,14 +84,26 @@ export interface WriteFileOptions {
 
 type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
 
-/** Our listeners on a socket, kept so a STARTTLS upgrade can take them off again. */
-interface Listeners {
-  data: (chunk: Buffer) => void;
-  end: () => void;
-  error: (err: Error) => void;
-  close: () => void;
-  timeout: () => void;
+/** The stream a socket belongs to: one set of listener functions serves every socket. */
+const OWNER: unique symbol = Symbol('trousers.stream');
+type Owned = net.Socket & { [OWNER]?: Stream };
+
+function on_socket_data(this: Owned, chunk: Buffer): void {
+  this[OWNER]?._on_data(chunk);
 }
+function on_socket_end(this: Owned): void {
+  this[OWNER]?._on_end();
+}
+function on_socket_error(this: Owned, err: Error): void {
+  this[OWNER]?._on_socket_error(err);
+}
+function on_socket_close(this: Owned): void {
+  this[OWNER]?._on_socket_close();
+}
+function on_socket_timeout(this: Owned): void {
+  this[OWNER]?._on_idle();
+}
+function ignore(): void {}
 
 /** Milliseconds a server-side TLS handshake may take by default. */
 const HANDSHAKE_TIMEOUT = 30000;
@@ -99,7 +111,7 @@ const HANDSHAKE_TIMEOUT = 30000;
 const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** A TCP or Unix stream socket. Subclass it and override the `on_*` callbacks. */
-export class Stream extends Channel {
+export class Stream extends Channel implements OutboxHost {
   /** @internal */
   protected _socket: net.Socket | null = null;
   private state: State = 'idle';
@@ -123,7 +135,6 @@ export class Stream extends Channel {
   private reason: Error | null = null;
   private linger_ms = 1000;
   private linger_timer: NodeJS.Timeout | undefined;
-  private listeners: Listeners | null = null;
   /** The plain socket under TLS: addresses are read from it. */
   private net_socket: net.Socket | null = null;
   private readonly tls_options: TlsOptions | null;
@@ -153,19 +164,31 @@ export class Stream extends Channel {
     }
   }
 
+  /** @internal OutboxHost: everything written so far is with the OS. */
+  written(): void {
+    if (this.state === 'open') this._call('on_write');
+    else if (this.state === 'closing') this.finish_flush();
+  }
+
+  /** @internal OutboxHost: above the high water mark (reported on a later tick). */
+  pause_writing(): void {
+    process.nextTick(() => this.state === 'open' && this._call('on_pause_writing'));
+  }
+
+  /** @internal OutboxHost: down to the low water mark. */
+  resume_writing(): void {
+    if (this.state === 'open') this._call('on_resume_writing');
+  }
+
+  /** @internal OutboxHost: a file could not be sent. */
+  file_failed(err: unknown): void {
+    if (this.state === 'closed') return;
+    this._error(new FileError({ cause: err }));
+    this.close(false);
+  }
+
   private new_outbox(): Outbox {
-    const host: OutboxHost = {
-      written: () => {
-        if (this.state === 'open') this._call('on_write');
-        else if (this.state === 'closing') this.finish_flush();
-      },
-      pause_writing: () => process.nextTick(() => this.state === 'open' && this._call('on_pause_writing')),
-      resume_writing: () => {
-        if (this.state === 'open') this._call('on_resume_writing');
-      },
-      file_failed: (err) => this.file_failed(err),
-    };
-    const outbox = new Outbox(host);
+    const outbox = new Outbox(this);
     if (this.outbox !== undefined) {
       outbox.high = this.outbox.high;
       outbox.low = this.outbox.low;
@@ -510,9 +533,8 @@ export class Stream extends Channel {
     // Bytes behind the current frame belong to the TLS handshake.
     const framer = this.reader.framer;
     const leftover = framer.length > 0 ? framer.take_all() : null;
-    const l = this.listeners!;
-    raw.off('data', l.data);
-    raw.off('end', l.end);
+    raw.off('data', on_socket_data);
+    raw.off('end', on_socket_end);
     raw.pause();
     const wrap = (): void => {
       if (this.state === 'closed') return;
@@ -633,19 +655,12 @@ export class Stream extends Channel {
     this.net_socket ??= socket;
     if (address?.kind === 'unix') this.unix_path = address.path;
     this._register();
-    const l: Listeners = {
-      data: (chunk: Buffer) => this.on_data(chunk),
-      end: () => this.on_end(),
-      error: (err: Error) => this.on_socket_error(err),
-      close: () => this.on_socket_close(),
-      timeout: () => this.on_idle(),
-    };
-    this.listeners = l;
-    socket.on('data', l.data);
-    socket.on('end', l.end);
-    socket.on('error', l.error);
-    socket.on('close', l.close);
-    socket.on('timeout', l.timeout);
+    (socket as Owned)[OWNER] = this;
+    socket.on('data', on_socket_data);
+    socket.on('end', on_socket_end);
+    socket.on('error', on_socket_error);
+    socket.on('close', on_socket_close);
+    socket.on('timeout', on_socket_timeout);
     if (role !== undefined) {
       if (role === 'client' && !this.handshaking) {
         socket.once('connect', () => {
@@ -660,18 +675,17 @@ export class Stream extends Channel {
   }
 
   private detach(socket: net.Socket): void {
-    const l = this.listeners;
-    if (l === null) return;
-    socket.off('data', l.data);
-    socket.off('end', l.end);
-    socket.off('error', l.error);
-    socket.off('close', l.close);
-    socket.off('timeout', l.timeout);
-    socket.on('error', () => {}); // the TLS socket above reports failures now
-    this.listeners = null;
+    socket.off('data', on_socket_data);
+    socket.off('end', on_socket_end);
+    socket.off('error', on_socket_error);
+    socket.off('close', on_socket_close);
+    socket.off('timeout', on_socket_timeout);
+    socket.on('error', ignore); // the TLS socket above reports failures now
+    delete (socket as Owned)[OWNER];
   }
 
-  private on_idle(): void {
+  /** @internal The socket idled for `idle_timeout` ms. */
+  _on_idle(): void {
     if (this.state === 'open') this._call('on_timeout');
     else if (this.state !== 'closed') this.close(false); // a graceful close that stalled
   }
@@ -744,7 +758,8 @@ export class Stream extends Channel {
     this._call('on_connect');
   }
 
-  private on_data(chunk: Buffer): void {
+  /** @internal Bytes from the socket. */
+  _on_data(chunk: Buffer): void {
     if (this.state !== 'open') return; // closing: discard
     this.reader.framer.feed(chunk);
     this.drain();
@@ -769,10 +784,13 @@ export class Stream extends Channel {
       while (this.state === 'open' && !this.user_paused) {
         const frame = reader.next(this.eof);
         if (frame === NO_FRAME) break;
-        if (Buffer.isBuffer(frame) && reader.encoding === null) {
-          // The hot path: one Buffer per frame, straight to on_read (same invoker rules).
+        if (Buffer.isBuffer(frame) ? reader.encoding === null : reader.delimiter instanceof Struct) {
+          // The hot paths: a Buffer, or a Struct's fields, straight to on_read (same rules
+          // as the invoker: a throw goes to on_error).
           try {
-            this.on_read(frame);
+            if (Buffer.isBuffer(frame)) this.on_read(frame);
+            else if (frame.length === 1) this.on_read(frame[0]);
+            else this.on_read(...frame);
           } catch (thrown) {
             this._callback_threw('on_read', thrown);
           }
@@ -802,7 +820,8 @@ export class Stream extends Channel {
     if (this.eof) this.end_of_stream();
   }
 
-  private on_end(): void {
+  /** @internal The peer ended its side. */
+  _on_end(): void {
     this.eof = true;
     if (this.state !== 'open') return;
     this.drain();
@@ -819,7 +838,8 @@ export class Stream extends Channel {
     if (socket === null || socket.destroyed || socket.writableEnded) return;
     socket.end();
     // Wait a little for the peer's FIN (so unread bytes do not turn into a reset), not forever.
-    if (this.linger_timer === undefined) {
+    // When the peer has ended already, Node closes the socket as soon as our FIN is out.
+    if (this.linger_timer === undefined && !this.eof) {
       this.linger_timer = setTimeout(() => {
         this.linger_timer = undefined;
         if (this.state !== 'closed') {
@@ -831,7 +851,8 @@ export class Stream extends Channel {
     }
   }
 
-  private on_socket_error(err: Error): void {
+  /** @internal A socket error. */
+  _on_socket_error(err: Error): void {
     const code = (err as NodeJS.ErrnoException).code;
     if (this.handshaking && this.was_connected && this.state !== 'closed') {
       this.handshake_failed(err);
@@ -854,7 +875,8 @@ export class Stream extends Channel {
     this._error(new SocketError({ cause: err }));
   }
 
-  private on_socket_close(): void {
+  /** @internal The socket has closed. */
+  _on_socket_close(): void {
     this.clear_connect_timer();
     if (this.linger_timer !== undefined) {
       clearTimeout(this.linger_timer);
@@ -865,12 +887,6 @@ export class Stream extends Channel {
     this.plain_outbox?.abort();
     this.net_socket?.destroy();
     this._finish_close();
-  }
-
-  private file_failed(err: unknown): void {
-    if (this.state === 'closed') return;
-    this._error(new FileError({ cause: err }));
-    this.close(false);
   }
 
   private clear_connect_timer(): void {

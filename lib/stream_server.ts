@@ -181,10 +181,14 @@ export class StreamServer extends Channel {
     // The listening socket closes at once; Node's own 'close' event would also wait for
     // every socket this server ever accepted, even ones handed elsewhere.
     if (server.listening) server.close();
-    process.nextTick(() => {
-      this.socket_closed = true;
-      this._maybe_finish_close();
-    });
+    // libuv releases the handle in the close phase of this loop turn; a check-phase
+    // callback of the next turn runs after it.
+    setImmediate(() =>
+      setImmediate(() => {
+        this.socket_closed = true;
+        this._maybe_finish_close();
+      }),
+    );
   }
 
   // ------------------------------------------------------------------ callbacks
