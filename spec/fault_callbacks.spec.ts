@@ -304,6 +304,9 @@ for (const transport of [TCP4, UNIX]) {
 
 // ---------------------------------------------------------------------------- server victims
 
+/** Sockets accepted while on_accept threw, which nobody owns. */
+const orphans: net.Socket[] = [];
+
 class VictimServer extends Server<VictimConnection> {
   constructor(
     readonly rec: Rec,
@@ -320,7 +323,10 @@ class VictimServer extends Server<VictimConnection> {
   override on_accept(socket: net.Socket): void {
     this.rec.events.push('on_accept');
     const throws = this.rec.count('on_accept') === 1 ? this.accept_throws : null; // the first one only
-    if (throws === 'before') throw new Boom('boom in on_accept');
+    if (throws === 'before') {
+      orphans.push(socket); // only so that the spec can clean up after the bug it shows
+      throw new Boom('boom in on_accept');
+    }
     super.on_accept(socket);
     if (throws === 'after') throw new Boom('boom in on_accept');
   }
@@ -426,6 +432,7 @@ for (const transport of [TCP4, UNIX]) {
               assert.is(engine.channels.size, 0);
             } finally {
               for (const p of peers) p.destroy();
+              for (const o of orphans.splice(0)) o.destroy();
               await within(engine.stop({ timeout: 500 }), 5000, 'engine.stop');
             }
           });
