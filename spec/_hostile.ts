@@ -125,8 +125,14 @@ export function open_fds(): number | null {
 /** Handle types the leak checks watch. */
 export const WATCHED = ['TCPWrap', 'TCPServerWrap', 'PipeWrap', 'PipeServerWrap', 'UDPWrap', 'Timeout', 'FSReqCallback', 'ProcessWrap'] as const;
 
-/** Counts of active resources by type (`process.getActiveResourcesInfo()`). */
+/**
+ * Counts of active resources by type (`process.getActiveResourcesInfo()`). stdout and stderr
+ * are created first: Node creates them lazily (closing any socket touches `process.stderr`),
+ * and they are no leak.
+ */
 export function resources(): Record<string, number> {
+  void process.stdout;
+  void process.stderr;
   const counts: Record<string, number> = {};
   for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
   return counts;
@@ -201,6 +207,8 @@ export class HostilePeer {
   got_end = false;
   /** True once the socket closed. */
   is_closed = false;
+  /** The local port once connected (TCP), kept after the socket closes. */
+  local_port: number | undefined;
 
   private readonly rx_hash: Hash = createHash('sha256');
   private readonly tx_hash: Hash = createHash('sha256');
@@ -222,8 +230,15 @@ export class HostilePeer {
     this.ended = ended.promise;
     this.closed = closed.promise;
     connected.promise.catch(() => {});
-    if (already_connected) connected.resolve();
-    else socket.once('connect', () => connected.resolve());
+    if (already_connected) {
+      this.local_port = socket.localPort;
+      connected.resolve();
+    } else {
+      socket.once('connect', () => {
+        this.local_port = socket.localPort;
+        connected.resolve();
+      });
+    }
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.errors.push(err);
       connected.reject(err);

@@ -639,7 +639,7 @@ for (const flush of [true, false]) {
         await within(Promise.all(peers.map((p) => p.connected)), 5000, 'connects');
         await within(until(() => server.channels.size === PAIRS * 2, 'accepts'), 5000, 'accepts');
         const by_port = new Map([...server.channels].map((c) => [(c.remote_address as InetAddress).port, c]));
-        const conns = peers.map((p) => by_port.get(p.socket.localPort!)!);
+        const conns = peers.map((p) => by_port.get(p.local_port!)!);
         for (let i = 0; i < PAIRS; i++) {
           conns[2 * i]!.partner = conns[2 * i + 1]!;
           conns[2 * i + 1]!.partner = conns[2 * i]!;

@@ -422,7 +422,7 @@ t(
       await within(Promise.all(peers.map((p) => p.ended)), 10000, 'every FIN');
       for (const p of peers) {
         assert.is(p.received, EACH);
-        assert.is(p.rx_digest(), createHash('sha256').update(pool.slice(p.socket.localPort!, EACH)).digest('hex'));
+        assert.is(p.rx_digest(), createHash('sha256').update(pool.slice(p.local_port!, EACH)).digest('hex'));
       }
       assert.ok(conns.every((c) => c.closes === 1), 'every on_close once');
       assert.is(closes, N);
