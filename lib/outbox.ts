@@ -97,9 +97,14 @@ export class Outbox {
     this.queue.push(data);
     this.queued_bytes += data.length;
     this.wrote_since_written = true;
-    this.schedule();
+    if (!this.flush_scheduled) this.schedule();
+    // Only look at the socket's own buffer when the queue alone could be near the mark.
+    if (this.queued_bytes + this.socket_held <= this.high && !this.paused) return true;
     return this.check_high();
   }
+
+  /** What the socket held at the last flush or write completion (a cheap estimate). */
+  private socket_held = 0;
 
   /** Queues a file. */
   write_file(source: FileSource, offset: number, nbytes: number): void {
@@ -173,6 +178,7 @@ export class Outbox {
         n++;
       }
       this.queued_bytes -= bytes;
+      this.socket_held += bytes;
       if (n === 1) {
         queue.shift();
         this.outstanding++;
@@ -195,6 +201,7 @@ export class Outbox {
 
   private on_write_done(err?: Error | null): void {
     this.outstanding--;
+    this.socket_held = this.socket ? this.socket.writableLength : 0;
     if (err) return; // the socket reports the error itself
     this.after_progress();
   }

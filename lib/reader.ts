@@ -34,6 +34,12 @@ export class Reader {
 
   /** Validates and installs a delimiter; throws and keeps the old one when invalid. */
   set(value: unknown): void {
+    if (typeof value === 'number' && value > 0 && Number.isSafeInteger(value)) {
+      // The common switch of length-prefixed protocols, without the general checks.
+      this.value = value;
+      this.delimiter = value;
+      return;
+    }
     const compiled = compile_delimiter(value);
     this.value = value as ReadDelimiter;
     this.delimiter = compiled;

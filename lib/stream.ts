@@ -283,7 +283,7 @@ export class Stream extends Channel implements OutboxHost {
 
   set read_delimiter(value: ReadDelimiter) {
     this.reader.set(value);
-    this.schedule_drain();
+    if (!this.dispatching) this.schedule_drain(); // inside on_read the running loop re-reads it
   }
 
   /** RegExp delimiters: search for the first match (true, default) or match at the start. */
@@ -367,7 +367,9 @@ export class Stream extends Channel implements OutboxHost {
    * @throws ChannelClosedError after `close()`
    */
   write(data: string | Uint8Array): boolean {
-    this._check_open('write', this.state === 'closing' || this.state === 'closed');
+    const state = this.state;
+    if (state === 'closing' || state === 'closed' || this._closed) this._check_open('write', true);
+    if (Buffer.isBuffer(data)) return this.outbox.write(data);
     if (typeof data === 'string') return this.outbox.write(Buffer.from(data, 'utf8'));
     if (data instanceof Uint8Array) {
       return this.outbox.write(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
