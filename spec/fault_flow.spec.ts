@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BufferOverflowError, Connection, Engine, Server, type Address } from '../lib/index.js';
+import { BufferOverflowError, Client, Connection, Engine, Server, type Address } from '../lib/index.js';
 import { deferred, TCP4, UNIX, within, type Transport } from './_helpers.js';
 import { DataPool, fault_baseline, guard, HostilePeer, note, quiet, rss_mb, until } from './_hostile.js';
 
@@ -221,6 +221,34 @@ t(
       assert.is(frames[1]!.toString(), 'rest');
     } finally {
       peer.destroy();
+      await within(engine.stop({ timeout: 1000 }), 5000, 'engine.stop');
+    }
+  }),
+);
+
+t(
+  'BUG: the high water mark crossed while still connecting: on_pause_writing comes before on_resume_writing (never a resume without its pause)',
+  guard(async () => {
+    const engine = new Engine();
+    class Sink extends Connection {}
+    const { address } = await listen(Sink, TCP4, engine);
+    const water: string[] = [];
+    const resumed = deferred();
+    class Early extends Client {
+      override on_pause_writing(): void {
+        water.push('pause');
+      }
+      override on_resume_writing(): void {
+        water.push('resume');
+        resumed.resolve();
+      }
+    }
+    try {
+      const c = new Early({ engine }).connect(address);
+      assert.is(c.write(Buffer.alloc(256 * KiB)), false, 'above the high water mark before connecting');
+      await within(resumed.promise, 5000, 'on_resume_writing');
+      assert.equal(water, ['pause', 'resume']);
+    } finally {
       await within(engine.stop({ timeout: 1000 }), 5000, 'engine.stop');
     }
   }),

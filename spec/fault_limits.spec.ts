@@ -515,6 +515,43 @@ flood(
   }),
 );
 
+flood(
+  'a datagram too large for UDP (70,000 bytes): on_error with a SocketError (EMSGSIZE), nothing thrown, the socket stays usable',
+  guard(async () => {
+    const engine = new Engine();
+    const errors: Error[] = [];
+    const got: number[] = [];
+    const received = deferred();
+    class Big extends Datagram {
+      override on_error(err: Error): void {
+        errors.push(err);
+      }
+      override on_read(data: Buffer): void {
+        got.push(data.length);
+        received.resolve();
+      }
+    }
+    const d = new Big({ engine });
+    const bound = deferred();
+    d.on_listen = () => bound.resolve();
+    d.listen(['127.0.0.1', 0]);
+    await within(bound.promise, 5000, 'bind');
+    try {
+      const to: [string, number] = ['127.0.0.1', d.local_address!.port];
+      d.write(Buffer.alloc(70_000), to);
+      await within(until(() => errors.length === 1, 'on_error'), 5000, 'on_error');
+      assert.is((errors[0] as { code?: string }).code, 'ERR_SOCKET');
+      assert.is((errors[0] as { syscode?: string }).syscode, 'EMSGSIZE');
+      d.write(Buffer.alloc(65_507), to);
+      await within(received.promise, 5000, 'the largest packet');
+      assert.equal(got, [65_507]);
+      assert.ok(d.listening);
+    } finally {
+      await within(engine.stop({ timeout: 500 }), 5000, 'stop');
+    }
+  }),
+);
+
 flood.run();
 
 void ({} as InetAddress);
