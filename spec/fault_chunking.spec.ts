@@ -7,7 +7,9 @@
  * 300 seeded cases over real sockets (TCP and Unix), 30 per delimiter kind, run in parallel
  * on one server per transport. Each connection starts with a 4-byte case number (read with
  * `read_delimiter = 4`, then the case's delimiter is set inside `on_read`), and the whole
- * stream, case number included, is chunked.
+ * stream, case number included, is chunked. Buffer frames are kept as `on_read` got them and
+ * compared only at the end, so they must also stay valid and unchanged while more bytes
+ * arrive.
  */
 
 import { suite } from 'uvu';
@@ -143,6 +145,8 @@ interface Case {
   label: string;
   // what the connection saw
   frames: string[];
+  /** Buffer frames as on_read got them. */
+  kept: Buffer[];
   incomplete: string[];
   errors: Error[];
   closes: number;
@@ -175,6 +179,7 @@ function make_cases(kind: Kind, kind_index: number, first_id: number): Case[] {
       transport,
       label: `${kind.name}, case ${k} (seed ${seed}, ${bytewise ? 'byte by byte' : 'random chunks'}, ${pace}, ${transport.name}, ${input.length} bytes)`,
       frames: [],
+      kept: [],
       incomplete: [],
       errors: [],
       closes: 0,
@@ -219,7 +224,13 @@ class Subject extends Connection {
     }
     const shape = this.c.kind.shape;
     this.c.order.push('on_read');
-    this.c.frames.push(norm(shape, shape === 'struct' ? args : args[0]));
+    if (shape === 'bytes' || shape === 'raw') {
+      // Kept as given and compared only at the end: frames must stay valid and unchanged.
+      this.c.kept.push(args[0] as Buffer);
+      this.c.frames.push('');
+    } else {
+      this.c.frames.push(norm(shape, shape === 'struct' ? args : args[0]));
+    }
   }
   override on_incomplete(rest: Buffer): void {
     this.c?.order.push('on_incomplete');
@@ -245,6 +256,11 @@ function first_difference(got: string[], want: string[]): string {
 }
 
 function check(c: Case): void {
+  if (c.kept.length > 0) {
+    assert.ok(c.kept.every((b) => Buffer.isBuffer(b)), `${c.label}: on_read got a non-Buffer`);
+    let k = 0;
+    c.frames = c.frames.map((f) => (f === '' ? c.kept[k++]!.toString('hex') : f));
+  }
   assert.equal(c.errors.map(String), [], `${c.label}: errors`);
   assert.is(c.closes, 1, `${c.label}: on_close once`);
   if (c.kind.shape === 'raw') {
