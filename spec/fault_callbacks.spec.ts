@@ -16,7 +16,6 @@ import * as path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  AcceptError,
   CallbackError,
   Client,
   Connection,
@@ -596,11 +595,6 @@ for (const flush of [true, false]) {
     guard(async () => {
       const engine = new Engine();
       const PAIRS = 20;
-      interface Side {
-        conn: Paired;
-        reads_after_close: number;
-        closed_by_partner: boolean;
-      }
       class Paired extends Connection {
         partner: Paired | null = null;
         closes = 0;
@@ -626,7 +620,6 @@ for (const flush of [true, false]) {
           this.closes++;
         }
       }
-      void (undefined as unknown as Side);
       const ready = deferred();
       const server = new Server(Paired, { engine });
       server.on_listen = () => ready.resolve();
@@ -901,4 +894,3 @@ r(
 
 r.run();
 
-void AcceptError;

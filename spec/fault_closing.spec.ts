@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChannelClosedError, Client, Connection, Engine, Server, type Address } from '../lib/index.js';
 import { countdown, deferred, temp_dir, TCP4, UNIX, within, type Transport } from './_helpers.js';
-import { DataPool, fault_baseline, guard, HostilePeer, note, open_fds, until } from './_hostile.js';
+import { DataPool, fault_baseline, guard, hostile_server, HostilePeer, note, open_fds, until } from './_hostile.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -54,7 +54,7 @@ function count(l: Log, name: string): number {
   return l.events.filter((e) => e === name).length;
 }
 
-/** sysc odes a peer reset may leave in close_reason. */
+/** System codes a peer reset may leave in close_reason. */
 const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 function check_reset_close(l: Log, label: string): void {
@@ -139,7 +139,6 @@ for (const transport of [TCP4, UNIX]) {
 t(
   'a trousers Client whose server resets in the middle of its 16 MB write: on_close once, no on_error',
   guard(async () => {
-    const { hostile_server } = await import('./_hostile.js');
     const hs = await hostile_server(['127.0.0.1', 0]);
     const engine = new Engine();
     const l = log();
@@ -380,6 +379,59 @@ t(
       peer.destroy();
       await within(engine.stop({ timeout: 1000 }), 5000, 'engine.stop');
     }
+  }),
+);
+
+t(
+  'a storm of 500 peers that reset right after connecting (TCP and Unix) while neighbours talk: every accepted connection closes once, no on_error, the neighbours are served, the server channel set empties',
+  guard(async () => {
+    const engine = new Engine();
+    const logs: Log[] = [];
+    class Storm extends Connection {
+      l = log();
+      override on_connect(): void {
+        logs.push(this.l);
+        this.l.events.push('on_connect');
+        this.read_delimiter = '\n';
+        this.write('welcome\n');
+      }
+      override on_read(line: Buffer): void {
+        this.write(`echo:${line.toString()}\n`);
+      }
+      override on_error(err: Error): void {
+        this.l.errors.push(err);
+      }
+      override on_close(): void {
+        this.l.events.push('on_close');
+        this.l.reason = this.close_reason;
+      }
+    }
+    const tcp = await listen(Storm, TCP4, engine);
+    const unix = await listen(Storm, UNIX, engine);
+    const neighbours = [HostilePeer.connect(tcp.address, { keep: true }), HostilePeer.connect(unix.address, { keep: true })];
+    const storm: HostilePeer[] = [];
+    try {
+      await within(Promise.all(neighbours.map((p) => p.wait_text('welcome\n'))), 5000, 'neighbours');
+      for (let i = 0; i < 500; i++) {
+        const p = HostilePeer.connect(i % 2 === 0 ? tcp.address : unix.address);
+        storm.push(p);
+        void p.connected.then(
+          () => p.reset(),
+          () => {},
+        );
+        if (i % 50 === 0) for (const n of neighbours) n.socket.write(`ping${i}\n`);
+      }
+      await within(Promise.all(storm.map((p) => p.closed)), 10000, 'the storm');
+      for (const n of neighbours) await within(n.wait_text('echo:ping450\n'), 5000, 'the neighbours');
+      for (const n of neighbours) n.destroy();
+      await within(until(() => tcp.server.channels.size === 0 && unix.server.channels.size === 0, 'every connection to close'), 10000, 'closes');
+      for (const l of logs) check_reset_close(l, 'storm');
+      note(`reset storm: ${logs.length} connections accepted of 502`);
+    } finally {
+      for (const p of [...storm, ...neighbours]) p.destroy();
+      await within(engine.stop({ timeout: 1000 }), 5000, 'engine.stop');
+    }
+    assert.is(engine.channels.size, 0);
   }),
 );
 

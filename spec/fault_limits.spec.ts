@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AcceptError, Client, ConnectTimeoutError, Connection, Datagram, Engine, ListenError, Server, type Address, type ConnectError, type InetAddress } from '../lib/index.js';
+import { AcceptError, Client, ConnectTimeoutError, Connection, Datagram, Engine, ListenError, Server, type Address, type ConnectError } from '../lib/index.js';
 import { countdown, deferred, TCP4, UNIX, within, type Transport } from './_helpers.js';
 import { blackhole, fault_baseline, guard, HostilePeer, note, remote_client, rss_mb, turn, udp_flood, until } from './_hostile.js';
 
@@ -554,4 +554,3 @@ flood(
 
 flood.run();
 
-void ({} as InetAddress);
