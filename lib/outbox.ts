@@ -66,7 +66,7 @@ export class Outbox {
   private file: FileJob | null = null;
   private outstanding = 0;
   private flush_scheduled = false;
-  private paused = false;
+  private paused_flag = false;
   private wrote_since_written = false;
   private aborted = false;
   private readonly flush_bound = (): void => this.flush();
@@ -78,6 +78,11 @@ export class Outbox {
   /** Bytes queued here plus bytes the socket still holds. */
   get size(): number {
     return this.queued_bytes + (this.socket ? this.socket.writableLength : 0);
+  }
+
+  /** True between crossing the high water mark and falling back to the low one. */
+  get paused(): boolean {
+    return this.paused_flag;
   }
 
   /** Nothing queued, no file streaming, nothing waiting for the OS. */
@@ -99,7 +104,7 @@ export class Outbox {
     this.wrote_since_written = true;
     if (!this.flush_scheduled) this.schedule();
     // Only look at the socket's own buffer when the queue alone could be near the mark.
-    if (this.queued_bytes + this.socket_held <= this.high && !this.paused) return true;
+    if (this.queued_bytes + this.socket_held <= this.high && !this.paused_flag) return true;
     return this.check_high();
   }
 
@@ -147,8 +152,8 @@ export class Outbox {
   private check_high(): boolean {
     const size = this.size;
     if (size > this.high) {
-      if (!this.paused) {
-        this.paused = true;
+      if (!this.paused_flag) {
+        this.paused_flag = true;
         this.host.pause_writing();
       }
       return false;
@@ -207,8 +212,8 @@ export class Outbox {
   }
 
   private after_progress(): void {
-    if (this.paused && this.size <= this.low) {
-      this.paused = false;
+    if (this.paused_flag && this.size <= this.low) {
+      this.paused_flag = false;
       this.host.resume_writing();
     }
     if (this.wrote_since_written && this.idle && !this.aborted) {

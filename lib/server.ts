@@ -23,7 +23,7 @@
 import type * as net from 'node:net';
 import { Connection } from './connection.js';
 import { StreamServer, type StreamServerOptions } from './stream_server.js';
-import type { StreamOptions } from './stream.js';
+import { stream_of, type StreamOptions } from './stream.js';
 
 /** A connection class a server can build: `new ConnectionClass({ engine, socket })`. */
 export type ConnectionClass<C extends Connection = Connection> = new (options: StreamOptions) => C;
@@ -58,7 +58,16 @@ export class Server<C extends Connection = Connection> extends StreamServer {
       options.tls = this.tls_options;
       if (this._secure_context !== undefined) options.secure_context = this._secure_context;
     }
-    const connection = new this.ConnectionClass(options);
+    let connection: C;
+    try {
+      connection = new this.ConnectionClass(options);
+    } catch (err) {
+      // A constructor that throws leaves no half-built connection behind.
+      const half = stream_of(socket);
+      if (half !== undefined) half._abandon();
+      else socket.destroy();
+      throw err;
+    }
     connection.server = this as unknown as Server;
     if (!connection.closed) this.channels.add(connection);
   }

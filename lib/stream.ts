@@ -105,6 +105,17 @@ function on_socket_timeout(this: Owned): void {
 }
 function ignore(): void {}
 
+/**
+ * @internal The stream that drives `socket` (set as soon as a Stream adopts it, before the
+ * subclass constructor has finished), or undefined.
+ */
+export function stream_of(socket: net.Socket): Stream | undefined {
+  return (socket as Owned)[OWNER] ?? adopted.get(socket);
+}
+
+/** Raw sockets adopted under TLS (their TLS socket carries the OWNER mark). */
+const adopted = new WeakMap<net.Socket, Stream>();
+
 /** Milliseconds a server-side TLS handshake may take by default. */
 const HANDSHAKE_TIMEOUT = 30000;
 
@@ -144,6 +155,7 @@ export class Stream extends Channel implements OutboxHost {
   private is_secure = false;
   private connect_host: string | undefined;
   private upgrade_options: TlsOptions | null = null;
+  private pause_reported = false;
 
   /**
    * @param options - `{ engine, socket }`; with `socket`, the stream drives that socket and
@@ -172,11 +184,20 @@ export class Stream extends Channel implements OutboxHost {
 
   /** @internal OutboxHost: above the high water mark (reported on a later tick). */
   pause_writing(): void {
-    process.nextTick(() => this.state === 'open' && this._call('on_pause_writing'));
+    process.nextTick(() => this.report_pause());
+  }
+
+  /** Delivers `on_pause_writing` once per pause, only on an open stream (else after on_connect). */
+  private report_pause(): void {
+    if (this.state !== 'open' || this.pause_reported || !this.outbox.paused) return;
+    this.pause_reported = true;
+    this._call('on_pause_writing');
   }
 
   /** @internal OutboxHost: down to the low water mark. */
   resume_writing(): void {
+    if (!this.pause_reported) return; // never a resume without its pause
+    this.pause_reported = false;
     if (this.state === 'open') this._call('on_resume_writing');
   }
 
@@ -463,8 +484,9 @@ export class Stream extends Channel implements OutboxHost {
     if (timeout !== undefined) {
       this.connect_timer = setTimeout(() => {
         this.connect_timer = undefined;
-        if (this.state !== 'connecting') return;
+        if (this.state !== 'connecting' && !(this.state === 'closing' && !this.was_connected)) return;
         this.state = 'closed';
+        this.outbox.abort();
         socket.destroy();
         if (this.was_connected) this._call('on_ssl_handshake_error', new TlsError({ cause: new ConnectTimeoutError(this.target, timeout) }));
         else this._call('on_connect_error', new ConnectTimeoutError(this.target, timeout));
@@ -620,6 +642,7 @@ export class Stream extends Channel implements OutboxHost {
 
   private adopt(socket: net.Socket): void {
     if (socket.destroyed) throw new TypeError('options.socket is already destroyed');
+    adopted.set(socket, this);
     const pipe = socket.remoteAddress === undefined && !socket.connecting;
     const path = pipe ? ((socket as unknown as { server?: net.Server }).server?.address() as string | null | undefined) ?? '' : null;
     const address: ParsedAddress | null = path !== null ? { kind: 'unix', path } : null;
@@ -684,6 +707,24 @@ export class Stream extends Channel implements OutboxHost {
     socket.off('timeout', on_socket_timeout);
     socket.on('error', ignore); // the TLS socket above reports failures now
     delete (socket as Owned)[OWNER];
+  }
+
+  /**
+   * @internal Drops a stream whose construction failed: no callback reaches it any more, it
+   * leaves the engine, and its socket is destroyed.
+   */
+  _abandon(): void {
+    const socket = this._socket;
+    this.state = 'closed';
+    this._closed = true;
+    this.clear_connect_timer();
+    this.outbox.abort();
+    if (socket !== null) {
+      this.detach(socket);
+      socket.destroy();
+    }
+    this.net_socket?.destroy();
+    this.engine._remove(this);
   }
 
   /** @internal The socket idled for `idle_timeout` ms. */
@@ -754,10 +795,15 @@ export class Stream extends Channel implements OutboxHost {
     this.state = 'open';
     if (!direct && socket.connecting === false && this.target === '') {
       // Adopted sockets: report on_connect on a later tick, before any data can arrive.
-      process.nextTick(() => this.state === 'open' && this._call('on_connect'));
+      process.nextTick(() => {
+        if (this.state !== 'open') return; // closed before it was reported: on_close alone
+        this._call('on_connect');
+        this.report_pause();
+      });
       return;
     }
     this._call('on_connect');
+    this.report_pause();
   }
 
   /** @internal Bytes from the socket. */

@@ -29,6 +29,7 @@ import { format_address, format_reported, inet_address, parse_address, type Addr
 import { Channel, type ChannelOptions } from './channel.js';
 import { AcceptError, ListenError, TrousersError } from './errors.js';
 import type { TlsOptions } from './tls.js';
+import { stream_of } from './stream.js';
 
 /** Options of a {@link StreamServer}. */
 export interface StreamServerOptions extends ChannelOptions {
@@ -242,7 +243,9 @@ export class StreamServer extends Channel {
       socket.destroy();
       return;
     }
-    this._call('on_accept', socket);
+    if (!this._call('on_accept', socket) && !socket.destroyed && stream_of(socket) === undefined) {
+      socket.destroy(); // on_accept threw before anything took the socket: do not leak it
+    }
   }
 
   private bind(server: net.Server, address: ParsedAddress, backlog: number): void {

@@ -222,7 +222,7 @@ t(
 );
 
 t(
-  'BUG: the high water mark crossed while still connecting: on_pause_writing comes before on_resume_writing (never a resume without its pause)',
+  'the high water mark crossed while still connecting: on_pause_writing comes before on_resume_writing (never a resume without its pause)',
   guard(async () => {
     const engine = new Engine();
     class Sink extends Connection {}

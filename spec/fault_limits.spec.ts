@@ -255,7 +255,7 @@ connecting(
 );
 
 connecting(
-  'BUG: a graceful close() while connecting with data queued still honours connect(address, { timeout }): on_connect_error (ConnectTimeoutError), then on_close, at the timeout, not minutes later',
+  'a graceful close() while connecting with data queued still honours connect(address, { timeout }): on_connect_error (ConnectTimeoutError), then on_close, at the timeout, not minutes later',
   guard(async () => {
     if (skip_without_hole()) return;
     const engine = new Engine();
