@@ -113,6 +113,22 @@ class RecConn extends Connection {
   readonly handshake_error_p: Deferred<TlsError> = deferred();
   readonly closed_p: Deferred<void> = deferred();
 
+  private readonly frame_waiters = new Map<string, Deferred<void>>();
+
+  /** Records a frame received (subclasses that override on_read call this). */
+  record_frame(text: string): void {
+    this.frames.push(text);
+    this.frame_waiters.get(text)?.resolve();
+  }
+
+  /** Resolves once a frame equal to `text` has been recorded. */
+  when_frame(text: string): Promise<void> {
+    if (this.frames.includes(text)) return Promise.resolve();
+    let d = this.frame_waiters.get(text);
+    if (d === undefined) this.frame_waiters.set(text, (d = deferred()));
+    return within(d.promise, 5000, `the frame ${JSON.stringify(text)}`);
+  }
+
   override on_connect(): void {
     this.events.push('on_connect');
     this.connected_p.resolve();
@@ -128,7 +144,7 @@ class RecConn extends Connection {
   }
   override on_read(data: Buffer): void {
     this.events.push('on_read');
-    this.frames.push(data.toString('latin1'));
+    this.record_frame(data.toString('latin1'));
     this.write(data);
   }
   override on_write(): void {
@@ -348,7 +364,7 @@ function from_the_start(transport: Transport, available: boolean): void {
       assert.is(info.peer_certificate?.subject.CN, 'localhost');
       assert.is(info.peer_certificate?.issuer.CN, 'trousers test CA');
 
-      const conn = await within(log.first.promise, 5000, "the server connection");
+      const conn = await within(log.first.promise, 5000, 'the server connection');
       assert.ok(conn.secure);
       const sinfo = conn.tls_info!;
       assert.match(String(sinfo.protocol), TLS_VERSION);
@@ -395,7 +411,7 @@ function from_the_start(transport: Transport, available: boolean): void {
       };
       const c = new TlsRecorder({ engine: s.engine, tls: { ca: CA } });
       c.connect(s.address);
-      const conn = await within(log.first.promise, 5000, "the server connection");
+      const conn = await within(log.first.promise, 5000, 'the server connection');
       await within(Promise.all([c.connected_p.promise, conn.connected_p.promise]), 5000, 'both on_connect');
       assert.equal(order, ['server.on_accept', 'conn.on_ssl_handshake', 'conn.on_connect']);
       assert.equal(c.events, ['on_ssl_handshake', 'on_connect']);
@@ -569,6 +585,27 @@ v('a TCP failure is still on_connect_error (never on_ssl_handshake_error)', asyn
   }
 });
 
+v('connect(address, { timeout }) also bounds the handshake: a silent server gives on_ssl_handshake_error', async () => {
+  const raw = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.resume(); // accepts and reads the ClientHello, never answers
+  });
+  await new Promise<void>((r) => raw.listen(0, '127.0.0.1', () => r()));
+  const engine = new Engine();
+  try {
+    const c = new TlsRecorder({ engine, tls: { ca: CA } });
+    c.connect(['127.0.0.1', (raw.address() as net.AddressInfo).port], { timeout: 200 });
+    await within(c.closed_p.promise, 5000, 'close');
+    assert.equal(c.events, ['on_ssl_handshake_error', 'on_close']);
+    assert.instance(c.errors[0], TlsError);
+    assert.is(cause_code(c.errors[0]), 'ERR_CONNECT_TIMEOUT');
+  } finally {
+    await within(engine.stop(), 5000, 'engine.stop');
+    raw.close();
+    await within(new Promise<void>((r) => (raw.listening ? raw.once('close', () => r()) : r())), 5000, 'the raw server to close');
+  }
+});
+
 v('a TLS client against a plaintext server: on_ssl_handshake_error', async () => {
   const raw = net.createServer((socket) => {
     socket.on('error', () => {});
@@ -596,7 +633,7 @@ v('a plaintext client against a TLS server: the connection gets on_ssl_handshake
   raw.on('error', () => {});
   try {
     raw.write('GET / HTTP/1.0\r\n\r\n');
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     const err = await within(conn.handshake_error_p.promise, 5000, 'handshake error');
     await within(conn.closed_p.promise, 5000, 'close');
     assert.instance(err, TlsError);
@@ -614,7 +651,7 @@ v('a client that never starts its handshake is dropped after handshake_timeout',
   raw.on('error', () => {});
   raw.resume();
   try {
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     const err = await within(conn.handshake_error_p.promise, 5000, 'handshake timeout');
     await within(conn.closed_p.promise, 5000, 'close');
     assert.is(cause_code(err), 'ETIMEDOUT');
@@ -638,7 +675,7 @@ v('mutual TLS: a client with a certificate from the CA is accepted; both sides s
     c.connect(['127.0.0.1', port_of(s.server)]);
     c.write('me\n');
     assert.equal(strings(await c.expect_frames(1)), ['me']);
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     const info = conn.tls_info!;
     assert.is(info.peer_certificate?.subject.CN, 'trousers test client');
     assert.is(info.authorized, true);
@@ -661,7 +698,7 @@ for (const [name, client_tls] of [
       const c = new TlsRecorder({ engine: s.engine, tls: client_tls });
       c.connect(['127.0.0.1', port_of(s.server)]);
       c.write('let me in\n');
-      const conn = await within(log.first.promise, 5000, "the server connection");
+      const conn = await within(log.first.promise, 5000, 'the server connection');
       await within(conn.handshake_error_p.promise, 5000, 'the server side to reject');
       await within(conn.closed_p.promise, 5000, 'the server side to close');
       assert.equal(conn.events, ['on_ssl_handshake_error', 'on_close']);
@@ -686,7 +723,7 @@ v('mutual TLS over TLS 1.2: a client without a certificate gets on_ssl_handshake
     c.connect(['127.0.0.1', port_of(s.server)]);
     await within(c.closed_p.promise, 5000, 'the client to close');
     assert.equal(c.events, ['on_ssl_handshake_error', 'on_close']);
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(conn.closed_p.promise, 5000, 'the server side to close');
     assert.equal(conn.events, ['on_ssl_handshake_error', 'on_close']);
   } finally {
@@ -703,7 +740,7 @@ v('requestCert with rejectUnauthorized: false lets a client without a certificat
     c.connect(['127.0.0.1', port_of(s.server)]);
     c.write('anonymous\n');
     assert.equal(strings(await c.expect_frames(1)), ['anonymous']);
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     assert.is(conn.tls_info?.authorized, false);
     assert.is(conn.tls_info?.peer_certificate, null);
   } finally {
@@ -720,7 +757,7 @@ v('ALPN: the protocol both sides offer is negotiated and reported on both sides'
     const c = new TlsRecorder({ engine: s.engine, tls: { ca: CA, ALPNProtocols: ['trousers/1', 'http/1.1'] } });
     c.connect(['127.0.0.1', port_of(s.server)]);
     await within(c.connected_p.promise, 5000, 'connect');
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(conn.connected_p.promise, 5000, 'server connect');
     assert.is(c.tls_info?.alpn_protocol, 'trousers/1');
     assert.is(conn.tls_info?.alpn_protocol, 'trousers/1');
@@ -738,7 +775,7 @@ v('no on_write around the handshake: zero when nothing was written, one per writ
   class Quiet extends RecConn {
     override on_read(data: Buffer): void {
       this.events.push('on_read');
-      this.frames.push(data.toString('latin1'));
+      this.record_frame(data.toString('latin1'));
     }
   }
   const { Conn, log } = recording(Quiet);
@@ -746,18 +783,12 @@ v('no on_write around the handshake: zero when nothing was written, one per writ
   try {
     const c = new TlsRecorder({ engine: s.engine, tls: { ca: CA } });
     c.connect(['127.0.0.1', port_of(s.server)]);
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(Promise.all([c.connected_p.promise, conn.connected_p.promise]), 5000, 'connect');
     // Something must cross after the handshake for a stray on_write to have had its chance.
     c.write('x');
     await within(c.write_p.promise, 5000, 'client on_write');
-    await within(
-      (async () => {
-        while (conn.frames.join('') !== 'x') await new Promise((r) => setImmediate(r));
-      })(),
-      5000,
-      'the server to read x',
-    );
+    await conn.when_frame('x');
     assert.is(conn.write_calls, 0, 'the server wrote nothing: no on_write');
     assert.is(c.write_calls, 1, 'one write burst: one on_write');
     c.close();
@@ -846,7 +877,7 @@ class StartTlsServerConn extends RecConn {
   }
   override on_read(line: Buffer): void {
     const text = line.toString('latin1');
-    this.frames.push(text);
+    this.record_frame(text);
     this.log.push(`${this.secure ? 'tls' : 'plain'}:${text}`);
     if (text === 'STARTTLS') {
       this.write('OK\r\n');
@@ -890,7 +921,7 @@ st('client-initiated: frames before the upgrade are plaintext, after it TLS; rea
     // Pipelined: two plaintext requests and STARTTLS in one write.
     c.write('one\r\ntwo\r\nSTARTTLS\r\n');
     await within(c.handshake_p.promise, 5000, 'client handshake');
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(conn.handshake_p.promise, 5000, 'server handshake');
     assert.ok(c.secure);
     assert.ok(conn.secure);
@@ -950,7 +981,7 @@ st('a ClientHello right behind "STARTTLS\\r\\n" in the same TCP write goes to TL
     assert.is(tap.wire_in.indexOf('over tls'), -1);
     assert.is(tap.wire_out.indexOf('over tls'), -1);
 
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     assert.equal(conn.log, ['on_connect', 'plain:plain1', 'plain:STARTTLS', 'on_ssl_handshake', 'tls:over tls']);
     assert.equal(conn.errors, []);
   } finally {
@@ -964,7 +995,7 @@ st('a ClientHello right behind "STARTTLS\\r\\n" in the same TCP write goes to TL
 class SilentStartTlsConn extends StartTlsServerConn {
   override on_read(line: Buffer): void {
     const text = line.toString('latin1');
-    this.frames.push(text);
+    this.record_frame(text);
     this.log.push(`${this.secure ? 'tls' : 'plain'}:${text}`);
     if (text === 'STARTTLS') this.start_tls(SERVER);
   }
@@ -982,15 +1013,9 @@ st('a trousers client that writes STARTTLS and calls start_tls in the same tick 
     c.start_tls({ ca: CA });
     c.write('secret\r\n'); // queued: sent once TLS is up
     await within(c.handshake_p.promise, 5000, 'client handshake');
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(conn.handshake_p.promise, 5000, 'server handshake');
-    await within(
-      (async () => {
-        while (!conn.log.includes('tls:secret')) await new Promise((r) => setImmediate(r));
-      })(),
-      5000,
-      'the secret line',
-    );
+    await conn.when_frame('secret');
     assert.equal(conn.log, ['on_connect', 'plain:hello', 'plain:STARTTLS', 'on_ssl_handshake', 'tls:secret']);
     assert.is(conn.write_calls, 0, 'the server wrote nothing: no on_write around its handshake');
     assert.ok(c.write_calls <= 2, `client on_write ran ${c.write_calls} times for two writes`);
@@ -1042,7 +1067,7 @@ st('server-initiated, roles reversed by isServer: the accepted side is the TLS c
     c.read_delimiter = '\n';
     c.connect(['127.0.0.1', port_of(s.server)]);
     await c.expect_frames(4);
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     assert.equal(c.log, ['plain:banner', 'plain:STARTTLS', 'on_ssl_handshake', 'tls:hello from the connection', 'tls:ping!']);
     assert.equal(conn.log, ['on_ssl_handshake', 'tls:ping']);
     // The connection verified the Client's certificate as a server certificate.
@@ -1113,7 +1138,7 @@ st('verification is on by default for start_tls: an unknown CA fails with on_ssl
     assert.equal(c.events, ['on_connect', 'on_read', 'on_ssl_handshake_error', 'on_close']);
     assert.is(cause_code(c.errors[0]), 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     assert.not.ok(c.secure);
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(conn.closed_p.promise, 5000, 'server close');
     assert.not.ok(conn.events.includes('on_ssl_handshake'));
     assert.is(conn.events[conn.events.length - 1], 'on_close');
@@ -1141,6 +1166,36 @@ st('start_tls verifies the host name it connected to: wrong.example certificate 
   }
 });
 
+st('close() right after start_tls: what was queued goes out encrypted once TLS is up, then the stream closes', async () => {
+  class Closer extends StartTlsServerConn {
+    override on_read(line: Buffer): void {
+      const text = line.toString('latin1');
+      this.log.push(`${this.secure ? 'tls' : 'plain'}:${text}`);
+      if (text !== 'STARTTLS') return;
+      this.write('OK\r\n');
+      this.start_tls(SERVER);
+      this.write('last words\r\n');
+      this.close();
+    }
+  }
+  const { Conn, log } = recording(Closer);
+  const s = await start_tls_server(TCP4, Conn, null);
+  try {
+    const c = new StartTlsClient({ engine: s.engine });
+    c.read_delimiter = '\r\n';
+    c.connect(['127.0.0.1', port_of(s.server)]);
+    c.write('STARTTLS\r\n');
+    await within(c.closed_p.promise, 5000, 'the client to close');
+    assert.equal(c.log, ['on_connect', 'plain:OK', 'on_ssl_handshake', 'tls:last words']);
+    assert.equal(c.errors, []);
+    const conn = await within(log.first.promise, 5000, 'the server connection');
+    await within(conn.closed_p.promise, 5000, 'the server side to close');
+    assert.equal(conn.errors, []);
+  } finally {
+    await s.stop();
+  }
+});
+
 st('start_tls refuses what makes no sense: already TLS, closed, not connected, bad options', async () => {
   const { Conn, log } = recording();
   const s = await start_tls_server(TCP4, Conn, SERVER);
@@ -1160,7 +1215,7 @@ st('start_tls refuses what makes no sense: already TLS, closed, not connected, b
       () => c.start_tls({ ca: CA }),
       (e: unknown) => e instanceof TrousersError && e.code === 'ERR_TLS_ACTIVE',
     );
-    const conn = await within(log.first.promise, 5000, "the server connection");
+    const conn = await within(log.first.promise, 5000, 'the server connection');
     await within(conn.connected_p.promise, 5000, 'server connect');
     assert.throws(
       () => conn.start_tls(SERVER),
@@ -1215,7 +1270,7 @@ function openssl(args: string[]): { child: ChildProcess; out: Lines; err: Lines;
   const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   children.add(child);
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       children.delete(child);
       resolve(code);
     }),
@@ -1228,6 +1283,7 @@ function openssl(args: string[]): { child: ChildProcess; out: Lines; err: Lines;
     exited,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child.stdin!.destroy(); // 'close' does not wait for stdin: release its pipe here
       await within(exited, 5000, 'openssl to exit');
     },
   };
@@ -1285,7 +1341,7 @@ with_openssl('`openssl s_client` talks to a trousers TLS server (verified agains
       this.read_delimiter = '\n';
     }
     override on_read(line: Buffer): void {
-      this.frames.push(line.toString());
+      this.record_frame(line.toString());
       this.write(`echo: ${line.toString().replace(/\r$/, '')}\n`);
     }
   }
@@ -1404,14 +1460,14 @@ x('the command line: a server, and a client that upgrades and prints the replies
   const script = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../examples/starttls_lines.js');
   const server = spawn(process.execPath, [script, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(server);
-  const server_exit = new Promise<void>((r) => server.once('exit', () => r()));
+  const server_exit = new Promise<void>((r) => server.once('close', () => r()));
   try {
     const out = new Lines(server.stdout!);
     const port = await out.until((text) => /listening on 127\.0\.0\.1:(\d+)/.exec(text)?.[1], 'the server to listen');
     const client = spawn(process.execPath, [script, '--client', port, 'from the cli'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(client);
     const cout = new Lines(client.stdout!);
-    const code = await within(new Promise<number | null>((r) => client.once('exit', (c) => r(c))), 10000, 'the client to finish');
+    const code = await within(new Promise<number | null>((r) => client.once('close', (c) => r(c))), 10000, 'the client to finish');
     children.delete(client);
     assert.is(code, 0, cout.text);
     assert.match(cout.text, /FROM THE CLI/);
