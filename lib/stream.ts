@@ -179,7 +179,7 @@ export class Stream extends Channel implements OutboxHost {
   /** @internal OutboxHost: everything written so far is with the OS. */
   written(): void {
     if (this.state === 'open') this._call('on_write');
-    else if (this.state === 'closing') this.finish_flush();
+    else if (this.state === 'closing' && !this.upgrading && !this.handshaking) this.finish_flush();
   }
 
   /** @internal OutboxHost: above the high water mark (reported on a later tick). */
@@ -737,10 +737,19 @@ export class Stream extends Channel implements OutboxHost {
     const socket = this._socket as tls.TLSSocket;
     if (!this.handshaking || this.state === 'closed') return;
     const opts = this.upgrade_options ?? this.tls_options ?? {};
-    if (role === 'server' && opts.requestCert === true && opts.rejectUnauthorized !== false && !socket.authorized) {
-      const code = String((socket.authorizationError as unknown as { code?: string } | undefined)?.code ?? socket.authorizationError ?? 'UNAUTHORIZED');
-      this.handshake_failed(Object.assign(new Error(`peer certificate rejected: ${code}`), { code }));
-      return;
+    if (role === 'server' && opts.requestCert === true) {
+      // A TLSSocket made with isServer (not by a tls.Server) does not judge the client's
+      // certificate itself: ask the TLS handle, as tls.Server does.
+      const verify = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle?.verifyError;
+      const problem = typeof verify === 'function' ? verify.call((socket as unknown as { _handle: object })._handle) : { code: 'UNVERIFIABLE' };
+      const code = problem === null ? null : String(problem.code ?? 'UNAUTHORIZED');
+      const judged = socket as unknown as { authorized: boolean; authorizationError: string | undefined };
+      judged.authorized = code === null;
+      judged.authorizationError = code ?? undefined;
+      if (code !== null && opts.rejectUnauthorized !== false) {
+        this.handshake_failed(Object.assign(new Error(`peer certificate rejected: ${code}`), { code }));
+        return;
+      }
     }
     this.handshaking = false;
     this.is_secure = true;
@@ -871,6 +880,10 @@ export class Stream extends Channel implements OutboxHost {
   /** @internal The peer ended its side. */
   _on_end(): void {
     this.eof = true;
+    if (this.handshaking && this.state !== 'closed') {
+      this.handshake_failed(Object.assign(new Error('the peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
+      return;
+    }
     if (this.state !== 'open') return;
     this.drain();
   }
