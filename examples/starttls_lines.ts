@@ -28,7 +28,7 @@
  * Run it (after `npm run build`), with the test certificates in `spec/fixtures/`:
  *
  * ```sh
- * node dist/examples/starttls_lines.js [port]                        # the server; default port 4003
+ * node dist/examples/starttls_lines.js [port]                        # the server; default port 4004
  * node dist/examples/starttls_lines.js --client [port] [line ...]    # the client; default "hello"
  * ```
  *
@@ -55,7 +55,7 @@ import {
 import { listen_on } from './_listen.js';
 
 /** The port the command line uses when none is given. */
-export const DEFAULT_PORT = 4003;
+export const DEFAULT_PORT = 4004;
 
 /** How long the client waits for the connection, and then for each reply (ms). */
 export const TIMEOUT = 5000;
@@ -160,7 +160,7 @@ export interface ServerOptions extends ChannelOptions {
 
 /**
  * Starts the STARTTLS line server.
- * @param address - where to listen; default `['127.0.0.1', 4003]`
+ * @param address - where to listen; default `['127.0.0.1', 4004]`
  * @param options - `{ engine, tls, verbose }`
  * @returns a promise of the listening server
  */
