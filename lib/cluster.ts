@@ -18,11 +18,12 @@
  *   override on_read(data: Buffer) { this.write(data); }
  * }
  *
- * const cluster = await run_cluster({
+ * const handle = await run_cluster({
  *   workers: 2,
  *   start: () => new Server(Echo).listen(['127.0.0.1', 4000]),   // runs in each worker
  * });
- * if (cluster.role === 'primary') console.log('serving on', cluster.address);
+ * if (handle.role === 'primary') console.log('serving on', handle.address);
+ * // SIGTERM / Ctrl-C, or handle.stop(): every worker flushes, closes and exits 0
  * ```
  *
  * In the primary, `run_cluster` resolves with a {@link ClusterHandle} once every worker is
