@@ -71,6 +71,9 @@ export class Framer {
   /** Byte-delimiter search state: positions before `scanned` cannot start `scan_for`. */
   private scan_for: Buffer | undefined;
   private scanned = 0;
+  /** The chunk holding position `scanned` and that chunk's position: where a search resumes. */
+  private scan_index = 0;
+  private scan_base = 0;
 
   /** latin1 view of the buffered bytes, for RegExp delimiters; dropped on every change. */
   private text: string | undefined;
@@ -162,7 +165,7 @@ export class Framer {
   private next_delimited(delimiter: Buffer): Buffer | typeof NO_FRAME {
     if (this.scan_for !== delimiter) {
       this.scan_for = delimiter;
-      this.scanned = 0;
+      this.reset_scan();
     }
     const at = this.find(delimiter);
     if (at < 0) return NO_FRAME;
@@ -176,8 +179,10 @@ export class Framer {
     const dlen = d.length;
     if (this.total - this.scanned < dlen) return -1;
     const chunks = this.chunks;
-    let base = 0; // position of the current chunk's first unconsumed byte
-    for (let i = 0; i < chunks.length; i++) {
+    // Resume at the chunk where the last search stopped: chunks before it are done with,
+    // so a long frame arriving in many chunks is walked once, not once per arrival.
+    let base = this.scan_base; // position of the current chunk's first unconsumed byte
+    for (let i = this.scan_index; i < chunks.length; i++) {
       const chunk = chunks[i]!;
       const start = i === 0 ? this.head : 0;
       const clen = chunk.length - start;
@@ -200,7 +205,17 @@ export class Framer {
       }
       base = end;
     }
-    this.scanned = Math.max(0, this.total - dlen + 1);
+    const scanned = Math.max(0, this.total - dlen + 1);
+    this.scanned = scanned;
+    // Find the chunk that holds `scanned` (one of the last few: dlen is small).
+    let index = chunks.length - 1;
+    let at = this.total - (chunks[index]!.length - (index === 0 ? this.head : 0));
+    while (index > 0 && at > scanned) {
+      index--;
+      at -= chunks[index]!.length - (index === 0 ? this.head : 0);
+    }
+    this.scan_index = index;
+    this.scan_base = at;
     return -1;
   }
 
@@ -329,5 +344,7 @@ export class Framer {
 
   private reset_scan(): void {
     this.scanned = 0;
+    this.scan_index = 0;
+    this.scan_base = 0;
   }
 }

@@ -22,6 +22,7 @@
  * @module
  */
 
+import cluster from 'node:cluster';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -276,6 +277,9 @@ export class StreamServer extends Channel {
 
   /** Makes sure `path` is free: absent, or a socket nobody answers on (then removed). */
   private prepare_path(path: string, then: () => void): void {
+    // In a cluster worker the primary binds the path for every worker: probing it here
+    // would find the cluster's own live socket.
+    if (cluster.isWorker) return then();
     fs.lstat(path, (err, stats) => {
       if (this.state !== 'binding') return;
       if (err) {

@@ -165,13 +165,19 @@ export function raw_connect(address: Address): net.Socket {
   return net.connect({ host: a.host ?? '127.0.0.1', port: a.port, allowHalfOpen: true });
 }
 
-/** Reads a raw socket until it ends; resolves with every byte. */
+/** Reads a raw socket until it ends, then ends it too; resolves with every byte. */
 export function read_all(socket: net.Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', reject);
+    socket.once('end', () => {
+      socket.end(); // the peer is done: close our side too, so no socket stays half-open
+      resolve(Buffer.concat(chunks));
+    });
+    socket.once('error', (err) => {
+      socket.destroy();
+      reject(err);
+    });
   });
 }
 
