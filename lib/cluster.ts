@@ -46,11 +46,10 @@
  * - **Balancing** is node:cluster's: on Linux the primary accepts and hands connections to the
  *   workers round-robin (`cluster.schedulingPolicy`, or `NODE_CLUSTER_SCHED_POLICY=none` to
  *   let the kernel pick). Long-lived connections stay with the worker that got them.
- * - **TCP only.** Unix socket paths are refused ({@link ClusterError} `ERR_CLUSTER_UNIX`):
- *   node:cluster would share the path through the primary, but `StreamServer` first probes an
- *   existing socket file by connecting to it, so a worker that listens after another one is up
- *   (every restarted worker, and a slower worker at start) finds the cluster's own live socket
- *   and fails with `EADDRINUSE`; whether the first workers succeed is a race.
+ * - **TCP only.** Unix socket paths are refused ({@link ClusterError} `ERR_CLUSTER_UNIX`).
+ *   `StreamServer` probes an existing socket file before replacing it, which in workers found
+ *   the cluster's own live socket (`EADDRINUSE`); it now skips that probe in cluster workers,
+ *   but a cluster on a Unix path has not been tested yet, so it stays refused for now.
  * - **Stopping.** `stop({ timeout })` (default 5000 ms, also on SIGTERM / SIGINT in the
  *   primary) sends every worker a shutdown message. The worker calls `on_shutdown(server)`,
  *   then `engine.stop({ timeout })` (the server's engine unless `engine` is given): the server
