@@ -49,6 +49,10 @@ const FILE_CHUNK = 65536;
 /** Up to this many bytes, a burst of writes is joined into one buffer before the syscall. */
 const COALESCE_LIMIT = 16384;
 
+function flush_later(outbox: Outbox): void {
+  outbox.flush();
+}
+
 function is_job(item: Buffer | FileJob): item is FileJob {
   return !Buffer.isBuffer(item);
 }
@@ -69,8 +73,11 @@ export class Outbox {
   private paused_flag = false;
   private wrote_since_written = false;
   private aborted = false;
-  private readonly flush_bound = (): void => this.flush();
-  private readonly write_done = (err?: Error | null): void => this.on_write_done(err);
+  /** The socket's write callback (made once per outbox, when first needed). */
+  private write_done_fn: ((err?: Error | null) => void) | undefined;
+  private get write_done(): (err?: Error | null) => void {
+    return (this.write_done_fn ??= (err?: Error | null): void => this.on_write_done(err));
+  }
 
   /** @param host - the stream to report to */
   constructor(private readonly host: OutboxHost) {}
@@ -146,7 +153,7 @@ export class Outbox {
   private schedule(): void {
     if (this.flush_scheduled || this.socket === null) return;
     this.flush_scheduled = true;
-    process.nextTick(this.flush_bound);
+    process.nextTick(flush_later, this);
   }
 
   private check_high(): boolean {

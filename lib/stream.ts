@@ -105,16 +105,38 @@ function on_socket_timeout(this: Owned): void {
 }
 function ignore(): void {}
 
+/** An adopted socket's on_connect, on the tick after adoption. */
+function connect_later(stream: Stream): void {
+  stream._connect_later();
+}
+
 /**
  * @internal The stream that drives `socket` (set as soon as a Stream adopts it, before the
  * subclass constructor has finished), or undefined.
  */
 export function stream_of(socket: net.Socket): Stream | undefined {
-  return (socket as Owned)[OWNER] ?? adopted.get(socket);
+  return (socket as Owned)[OWNER];
 }
 
-/** Raw sockets adopted under TLS (their TLS socket carries the OWNER mark). */
-const adopted = new WeakMap<net.Socket, Stream>();
+/** Per listening server: its Unix socket path, or null for TCP (asked once, not per accept). */
+const server_paths = new WeakMap<net.Server, string | null>();
+
+/** The Unix socket path of an accepted or connected socket, or null for TCP. */
+function unix_path_of(socket: net.Socket): string | null {
+  const server = (socket as unknown as { server?: net.Server }).server;
+  if (server !== undefined) {
+    let path = server_paths.get(server);
+    if (path === undefined) {
+      const a = server.address();
+      path = typeof a === 'string' ? a : null;
+      server_paths.set(server, path);
+    }
+    return path;
+  }
+  if (socket.connecting || socket.remoteAddress !== undefined) return null;
+  return '';
+}
+
 
 /** Milliseconds a server-side TLS handshake may take by default. */
 const HANDSHAKE_TIMEOUT = 30000;
@@ -642,9 +664,8 @@ export class Stream extends Channel implements OutboxHost {
 
   private adopt(socket: net.Socket): void {
     if (socket.destroyed) throw new TypeError('options.socket is already destroyed');
-    adopted.set(socket, this);
-    const pipe = socket.remoteAddress === undefined && !socket.connecting;
-    const path = pipe ? ((socket as unknown as { server?: net.Server }).server?.address() as string | null | undefined) ?? '' : null;
+    (socket as Owned)[OWNER] = this; // (under TLS, the TLS socket above gets the mark too)
+    const path = unix_path_of(socket);
     const address: ParsedAddress | null = path !== null ? { kind: 'unix', path } : null;
     if (this.tls_options !== null && !(socket instanceof tls.TLSSocket)) {
       // The server side of a connection that is TLS from the start.
@@ -727,6 +748,13 @@ export class Stream extends Channel implements OutboxHost {
     this.engine._remove(this);
   }
 
+  /** @internal See connect_later. */
+  _connect_later(): void {
+    if (this.state !== 'open') return; // closed before it was reported: on_close alone
+    this._call('on_connect');
+    this.report_pause();
+  }
+
   /** @internal The socket idled for `idle_timeout` ms. */
   _on_idle(): void {
     if (this.state === 'open') this._call('on_timeout');
@@ -804,11 +832,7 @@ export class Stream extends Channel implements OutboxHost {
     this.state = 'open';
     if (!direct && socket.connecting === false && this.target === '') {
       // Adopted sockets: report on_connect on a later tick, before any data can arrive.
-      process.nextTick(() => {
-        if (this.state !== 'open') return; // closed before it was reported: on_close alone
-        this._call('on_connect');
-        this.report_pause();
-      });
+      process.nextTick(connect_later, this);
       return;
     }
     this._call('on_connect');
