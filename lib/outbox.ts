@@ -121,6 +121,7 @@ export class Outbox {
   /** Queues a file. */
   write_file(source: FileSource, offset: number, nbytes: number): void {
     this.queue.push({ source, offset, remaining: nbytes, fd: -1, owned: typeof source === 'string', reading: false });
+    this.jobs++;
     this.wrote_since_written = true;
     this.schedule();
   }
@@ -145,13 +146,32 @@ export class Outbox {
     for (const item of this.queue) if (is_job(item)) this.release(item);
     this.queue = [];
     this.queued_bytes = 0;
+    this.jobs = 0;
     const file = this.file;
     if (file && !file.reading) this.release(file);
     this.file = null;
   }
 
+  /**
+   * Holds writes back from the next-tick flush while the stream delivers a read: the
+   * stream flushes once at the end of the dispatch (`release`), saving a tick per batch.
+   */
+  hold(): void {
+    this.holding = true;
+  }
+
+  /** Ends a `hold`, flushing what was written meanwhile. */
+  unhold(): void {
+    this.holding = false;
+    if (this.queue.length > 0 && !this.flush_scheduled) this.flush();
+  }
+
+  private holding = false;
+  /** File jobs in the queue: while 0, every queued item is bytes. */
+  private jobs = 0;
+
   private schedule(): void {
-    if (this.flush_scheduled || this.socket === null) return;
+    if (this.flush_scheduled || this.socket === null || this.holding) return;
     this.flush_scheduled = true;
     process.nextTick(flush_later, this);
   }
@@ -178,16 +198,24 @@ export class Outbox {
       const first = queue[0]!;
       if (is_job(first)) {
         queue.shift();
+        this.jobs--;
         this.file = first;
         this.start_file(first);
         return;
       }
       // Coalesce the run of byte chunks up to the next file into one write.
-      let n = 1;
-      let bytes = first.length;
-      while (n < queue.length && !is_job(queue[n]!)) {
-        bytes += (queue[n] as Buffer).length;
-        n++;
+      let n: number;
+      let bytes: number;
+      if (this.jobs === 0) {
+        n = queue.length;
+        bytes = this.queued_bytes;
+      } else {
+        n = 1;
+        bytes = first.length;
+        while (n < queue.length && !is_job(queue[n]!)) {
+          bytes += (queue[n] as Buffer).length;
+          n++;
+        }
       }
       this.queued_bytes -= bytes;
       this.socket_held += bytes;

@@ -842,8 +842,26 @@ export class Stream extends Channel implements OutboxHost {
   /** @internal Bytes from the socket. */
   _on_data(chunk: Buffer): void {
     if (this.state !== 'open') return; // closing: discard
-    this.reader.framer.feed(chunk);
-    this.drain();
+    const reader = this.reader;
+    const outbox = this.outbox;
+    outbox.hold();
+    if (reader.delimiter === null && reader.framer.length === 0 && reader.encoding === null && !this.user_paused && !this.dispatching) {
+      // Raw mode with nothing buffered: the chunk is the frame.
+      this.dispatching = true;
+      try {
+        this.on_read(chunk);
+      } catch (thrown) {
+        this._callback_threw('on_read', thrown);
+      } finally {
+        this.dispatching = false;
+      }
+    } else {
+      reader.framer.feed(chunk);
+      this.drain();
+    }
+    // Replies written while handling this read go out as one write, now.
+    outbox.unhold();
+    if (outbox !== this.outbox) this.outbox.unhold(); // start_tls swapped it meanwhile
   }
 
   private schedule_drain(): void {
