@@ -162,7 +162,9 @@ export class Struct {
    */
   pack(...values: unknown[]): Buffer {
     this.#checkCount(values.length, 'pack');
-    const out = Buffer.alloc(this.size);
+    // A pooled allocation, zeroed (pad bytes and short strings rely on zeros): small records
+    // are packed per message, so this path matters.
+    const out = Buffer.allocUnsafe(this.size).fill(0);
     this.#write(out, 0, values);
     return out;
   }
