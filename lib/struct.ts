@@ -68,6 +68,34 @@ const I64_MIN = -(2n ** 63n), I64_MAX = 2n ** 63n - 1n, U64_MAX = 2n ** 64n - 1n
 const SCRATCH = new DataView(new ArrayBuffer(8));
 const SCRATCH_BYTES = new Uint8Array(SCRATCH.buffer);
 
+/** Reader and writer of a lone integer field (the common length prefix). */
+interface OneInt {
+  min: number;
+  max: number;
+  read(buffer: Buffer, offset: number): number;
+  write(buffer: Buffer, value: number): void;
+}
+
+function one_int(kind: number, le: boolean): OneInt | null {
+  switch (kind) {
+    case I8: return { min: -128, max: 127, read: (b, o) => b.readInt8(o), write: (b, v) => void b.writeInt8(v, 0) };
+    case U8: return { min: 0, max: 255, read: (b, o) => b.readUInt8(o), write: (b, v) => void b.writeUInt8(v, 0) };
+    case I16: return le
+      ? { min: -32768, max: 32767, read: (b, o) => b.readInt16LE(o), write: (b, v) => void b.writeInt16LE(v, 0) }
+      : { min: -32768, max: 32767, read: (b, o) => b.readInt16BE(o), write: (b, v) => void b.writeInt16BE(v, 0) };
+    case U16: return le
+      ? { min: 0, max: 65535, read: (b, o) => b.readUInt16LE(o), write: (b, v) => void b.writeUInt16LE(v, 0) }
+      : { min: 0, max: 65535, read: (b, o) => b.readUInt16BE(o), write: (b, v) => void b.writeUInt16BE(v, 0) };
+    case I32: return le
+      ? { min: -2147483648, max: 2147483647, read: (b, o) => b.readInt32LE(o), write: (b, v) => void b.writeInt32LE(v, 0) }
+      : { min: -2147483648, max: 2147483647, read: (b, o) => b.readInt32BE(o), write: (b, v) => void b.writeInt32BE(v, 0) };
+    case U32: return le
+      ? { min: 0, max: 4294967295, read: (b, o) => b.readUInt32LE(o), write: (b, v) => void b.writeUInt32LE(v, 0) }
+      : { min: 0, max: 4294967295, read: (b, o) => b.readUInt32BE(o), write: (b, v) => void b.writeUInt32BE(v, 0) };
+    default: return null;
+  }
+}
+
 /**
  * A compiled binary record layout, the equivalent of Python's `struct.Struct`.
  *
@@ -87,6 +115,8 @@ export class Struct {
   readonly #offsets: Uint32Array;
   readonly #lens: Uint32Array;
   readonly #codes: string;
+  /** For a record of one 8/16/32-bit integer (a length prefix, say): its reader and writer. */
+  readonly #one: OneInt | null;
 
   /**
    * Compiles `format`.
@@ -146,6 +176,7 @@ export class Struct {
     this.#offsets = Uint32Array.from(offsets);
     this.#lens = Uint32Array.from(lens);
     this.#codes = codes;
+    this.#one = kinds.length === 1 && offsets[0] === 0 && size === lens[0] ? one_int(kinds[0]!, le) : null;
   }
 
   /**
@@ -161,6 +192,15 @@ export class Struct {
    * @throws RangeError if a value does not fit its code
    */
   pack(...values: unknown[]): Buffer {
+    const one = this.#one;
+    if (one !== null && values.length === 1) {
+      const v = values[0];
+      if (typeof v === 'number' && Number.isInteger(v) && v >= one.min && v <= one.max) {
+        const out = Buffer.allocUnsafe(this.size);
+        one.write(out, v);
+        return out;
+      }
+    }
     this.#checkCount(values.length, 'pack');
     // A pooled allocation, zeroed (pad bytes and short strings rely on zeros): small records
     // are packed per message, so this path matters.
@@ -209,6 +249,10 @@ export class Struct {
    * @throws StructError if fewer than {@link Struct.size} bytes are available at `offset`
    */
   unpack_from(buffer: Uint8Array, offset = 0): StructValue[] {
+    const one = this.#one;
+    if (one !== null && Buffer.isBuffer(buffer) && Number.isInteger(offset) && offset >= 0 && offset + this.size <= buffer.length) {
+      return [one.read(buffer, offset)];
+    }
     return this.#read(buffer, this.#resolve(buffer, offset, 'unpack_from'));
   }
 
