@@ -15,10 +15,13 @@
  * The life of a stream, as a grammar (each callback at most where shown):
  *
  * ```
- * stream  := connect_ok | connect_failed
+ * stream  := connect_ok | connect_failed | tls_failed | closed_early
  * connect_failed := on_connect_error on_close
- * connect_ok := on_connect (on_read | on_write | on_pause_writing | on_resume_writing
- *                           | on_overflow_error | on_timeout | on_error)* [on_incomplete] on_close
+ * tls_failed := on_ssl_handshake_error on_close
+ * closed_early := on_close                  (closed before on_connect was due)
+ * connect_ok := [on_ssl_handshake] on_connect body* [on_incomplete] on_close
+ * body := on_read | on_write | on_pause_writing | on_resume_writing | on_overflow_error
+ *       | on_timeout | on_error | on_ssl_handshake (after start_tls)
  * ```
  *
  * - `on_connect` runs before any `on_read`; `on_close` runs exactly once, last.
