@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BufferOverflowError, CallbackError, ChannelClosedError, Connection, FileError, Struct, type InetAddress } from '../lib/index.js';
 import { Recorder, start_server, strings } from './_channels.js';
-import { countdown, deferred, has_ipv6, raw_connect, read_all, read_n, temp_dir, TCP4, TCP6, UNIX, within, type Transport } from './_helpers.js';
+import { countdown, deferred, has_ipv6, raw_connect, read_all, temp_dir, TCP4, TCP6, UNIX, within, type Transport } from './_helpers.js';
 
 class Echo extends Connection {
   override on_read(data: Buffer): void {
@@ -568,4 +568,3 @@ connect('every on_close of many clients fires once; counts match', async () => {
 
 connect.run();
 
-void read_n;
