@@ -169,6 +169,18 @@ export class Framer {
     }
     const at = this.find(delimiter);
     if (at < 0) return NO_FRAME;
+    const first = this.chunks[0]!;
+    const head = this.head;
+    const end = at + delimiter.length;
+    if (first.length - head > end) {
+      // The common case: frame and delimiter inside the first chunk, bytes left after them.
+      const frame = first.subarray(head, head + at);
+      this.head = head + end;
+      this.total -= end;
+      this.text = undefined;
+      this.reset_scan();
+      return frame;
+    }
     const frame = this.take(at);
     this.skip(delimiter.length);
     return frame;
