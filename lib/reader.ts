@@ -40,6 +40,12 @@ export class Reader {
       this.delimiter = value;
       return;
     }
+    if (value instanceof Struct && value.size > 0) {
+      // The other half of a length-prefixed protocol's switch: back to the header.
+      this.value = value;
+      this.delimiter = value;
+      return;
+    }
     const compiled = compile_delimiter(value);
     this.value = value as ReadDelimiter;
     this.delimiter = compiled;

@@ -845,9 +845,19 @@ export class Stream extends Channel implements OutboxHost {
   /** @internal Bytes from the socket. */
   _on_data(chunk: Buffer): void {
     if (this.state !== 'open') return; // closing: discard
-    const reader = this.reader;
     const outbox = this.outbox;
     outbox.hold();
+    try {
+      this.dispatch_read(chunk);
+    } finally {
+      // Replies written while handling this read go out as one write, now.
+      outbox.unhold();
+      if (outbox !== this.outbox) this.outbox.unhold(); // start_tls swapped it meanwhile
+    }
+  }
+
+  private dispatch_read(chunk: Buffer): void {
+    const reader = this.reader;
     if (reader.delimiter === null && reader.framer.length === 0 && reader.encoding === null && !this.user_paused && !this.dispatching) {
       // Raw mode with nothing buffered: the chunk is the frame.
       this.dispatching = true;
@@ -862,9 +872,6 @@ export class Stream extends Channel implements OutboxHost {
       reader.framer.feed(chunk);
       this.drain();
     }
-    // Replies written while handling this read go out as one write, now.
-    outbox.unhold();
-    if (outbox !== this.outbox) this.outbox.unhold(); // start_tls swapped it meanwhile
   }
 
   private schedule_drain(): void {
