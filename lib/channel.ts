@@ -118,7 +118,7 @@ export abstract class Channel {
   }
 
   /** @internal Routes what a callback threw to `on_error`; a throwing `on_error` closes at once. */
-  protected _callback_threw(name: CallbackName, thrown: unknown): void {
+  _callback_threw(name: CallbackName, thrown: unknown): void {
     if (name === 'on_error') {
       this.engine.report(new CallbackError(name, thrown));
       this._safe_close_now();

@@ -28,16 +28,21 @@ export type CompiledDelimiter = null | Buffer | number | RegExp | Struct;
  * @internal
  */
 export function compile_delimiter(value: unknown): CompiledDelimiter {
-  if (value === null) return null;
-  if (typeof value === 'string') {
-    if (value.length === 0) throw new RangeError('read_delimiter must not be an empty string');
-    return Buffer.from(value, 'utf8');
-  }
+  // Integers and Structs first: length-prefixed protocols switch between them per frame.
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new RangeError(`an integer read_delimiter must be a positive integer, got ${value}`);
     }
     return value;
+  }
+  if (value instanceof Struct) {
+    if (value.size === 0) throw new RangeError('a Struct read_delimiter must have a size > 0');
+    return value;
+  }
+  if (value === null) return null;
+  if (typeof value === 'string') {
+    if (value.length === 0) throw new RangeError('read_delimiter must not be an empty string');
+    return Buffer.from(value, 'utf8');
   }
   if (value instanceof Uint8Array) {
     if (value.length === 0) throw new RangeError('read_delimiter must not be empty bytes');
@@ -45,10 +50,6 @@ export function compile_delimiter(value: unknown): CompiledDelimiter {
     return Buffer.from(value);
   }
   if (value instanceof RegExp) return value;
-  if (value instanceof Struct) {
-    if (value.size === 0) throw new RangeError('a Struct read_delimiter must have a size > 0');
-    return value;
-  }
   throw new TypeError(
     `read_delimiter must be null, a string, bytes, a positive integer, a RegExp or a Struct; got ${
       value === undefined ? 'undefined' : typeof value

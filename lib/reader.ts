@@ -10,9 +10,10 @@ import { compile_delimiter, type CompiledDelimiter, type ReadDelimiter } from '.
 import { Framer, NO_FRAME } from './framing.js';
 import { Struct } from './struct.js';
 
-/** What a reader delivers to: a channel's invoker. @internal */
+/** What a reader delivers to: a channel's `on_read`, and its invoker's error path. @internal */
 export interface ReadTarget {
-  _call(name: 'on_read', ...args: unknown[]): boolean;
+  on_read(...args: unknown[]): void;
+  _callback_threw(name: 'on_read', thrown: unknown): void;
 }
 
 /** @internal */
@@ -34,18 +35,6 @@ export class Reader {
 
   /** Validates and installs a delimiter; throws and keeps the old one when invalid. */
   set(value: unknown): void {
-    if (typeof value === 'number' && value > 0 && Number.isSafeInteger(value)) {
-      // The common switch of length-prefixed protocols, without the general checks.
-      this.value = value;
-      this.delimiter = value;
-      return;
-    }
-    if (value instanceof Struct && value.size > 0) {
-      // The other half of a length-prefixed protocol's switch: back to the header.
-      this.value = value;
-      this.delimiter = value;
-      return;
-    }
     const compiled = compile_delimiter(value);
     this.value = value as ReadDelimiter;
     this.delimiter = compiled;
@@ -69,30 +58,39 @@ export class Reader {
   }
 
   /**
-   * Calls `on_read` for one frame through the target's invoker.
+   * Calls `on_read` for one frame, with the invoker's rules (a throw goes to the target's
+   * `on_error` path). This is the per-frame hot path of every channel: no argument arrays
+   * are built for the common shapes (one Buffer, one Struct field).
    * @param raw_stream - null-delimiter frames are pieces of a stream: decode across pieces
    * @param extra - an extra trailing argument (a datagram's sender address)
    */
   deliver(target: ReadTarget, frame: Frame, raw_stream: boolean, extra?: unknown): void {
-    const d = this.delimiter;
-    let first: unknown;
-    if (Buffer.isBuffer(frame)) {
-      first = this.decode(frame, d === null && raw_stream);
-      if (first === '') return; // a decoder waiting for the rest of a character
-    } else if (d instanceof Struct) {
-      if (extra === undefined) target._call('on_read', ...frame);
-      else target._call('on_read', ...frame, extra);
-      return;
-    } else {
-      first = this.decode_match(frame as RegExpExecArray);
+    try {
+      let first: unknown;
+      if (Buffer.isBuffer(frame)) {
+        if (this.enc === null) {
+          first = frame;
+        } else {
+          first = this.decode(frame, this.delimiter === null && raw_stream);
+          if (first === '') return; // a decoder waiting for the rest of a character
+        }
+      } else if (this.delimiter instanceof Struct) {
+        if (extra !== undefined) target.on_read(...frame, extra);
+        else if (frame.length === 1) target.on_read(frame[0]);
+        else target.on_read(...frame);
+        return;
+      } else {
+        first = this.decode_match(frame as RegExpExecArray);
+      }
+      if (extra === undefined) target.on_read(first);
+      else target.on_read(first, extra);
+    } catch (thrown) {
+      target._callback_threw('on_read', thrown);
     }
-    if (extra === undefined) target._call('on_read', first);
-    else target._call('on_read', first, extra);
   }
 
-  private decode(frame: Buffer, streaming: boolean): Buffer | string {
-    const enc = this.enc;
-    if (enc === null) return frame;
+  private decode(frame: Buffer, streaming: boolean): string {
+    const enc = this.enc!;
     if (!streaming) return frame.toString(enc);
     this.decoder ??= new StringDecoder(enc);
     return this.decoder.write(frame);

@@ -858,13 +858,11 @@ export class Stream extends Channel implements OutboxHost {
 
   private dispatch_read(chunk: Buffer): void {
     const reader = this.reader;
-    if (reader.delimiter === null && reader.framer.length === 0 && reader.encoding === null && !this.user_paused && !this.dispatching) {
-      // Raw mode with nothing buffered: the chunk is the frame.
+    if (reader.delimiter === null && reader.framer.length === 0 && !this.user_paused && !this.dispatching) {
+      // Raw mode with nothing buffered: the chunk is the frame; no trip through the framer.
       this.dispatching = true;
       try {
-        this.on_read(chunk);
-      } catch (thrown) {
-        this._callback_threw('on_read', thrown);
+        reader.deliver(this, chunk, true);
       } finally {
         this.dispatching = false;
       }
@@ -893,19 +891,7 @@ export class Stream extends Channel implements OutboxHost {
       while (this.state === 'open' && !this.user_paused) {
         const frame = reader.next(this.eof);
         if (frame === NO_FRAME) break;
-        if (Buffer.isBuffer(frame) ? reader.encoding === null : reader.delimiter instanceof Struct) {
-          // The hot paths: a Buffer, or a Struct's fields, straight to on_read (same rules
-          // as the invoker: a throw goes to on_error).
-          try {
-            if (Buffer.isBuffer(frame)) this.on_read(frame);
-            else if (frame.length === 1) this.on_read(frame[0]);
-            else this.on_read(...frame);
-          } catch (thrown) {
-            this._callback_threw('on_read', thrown);
-          }
-        } else {
-          reader.deliver(this, frame, true);
-        }
+        reader.deliver(this, frame, true);
       }
     } finally {
       this.dispatching = false;
