@@ -53,6 +53,7 @@ import {
 } from './errors.js';
 import { NO_FRAME } from './framing.js';
 import { Outbox, type OutboxHost } from './outbox.js';
+import { mark_onread, READ_OPTIONS, reads_onread, set_read_sink } from './read_buffer.js';
 import { Reader } from './reader.js';
 import { Struct } from './struct.js';
 import { Bridge, tls_client_over, tls_connect, tls_info, tls_server, type TlsInfo, type TlsOptions } from './tls.js';
@@ -501,7 +502,8 @@ export class Stream extends Channel implements OutboxHost {
       socket = tls_connect(this.tls_options, parsed.kind === 'unix' ? { path: parsed.path } : { host: host!, port: parsed.port });
       this.attach(socket, parsed, 'client');
     } else {
-      socket = new net.Socket({ allowHalfOpen: true });
+      socket = new net.Socket({ allowHalfOpen: true, onread: READ_OPTIONS } as net.SocketConstructorOpts);
+      mark_onread(socket);
       this.attach(socket, parsed);
       if (parsed.kind === 'unix') socket.connect({ path: parsed.path });
       else socket.connect({ host: host!, port: parsed.port });
@@ -583,6 +585,7 @@ export class Stream extends Channel implements OutboxHost {
     const framer = this.reader.framer;
     const leftover = framer.length > 0 ? framer.take_all() : null;
     raw.off('data', on_socket_data);
+    set_read_sink(raw, null);
     raw.off('end', on_socket_end);
     raw.pause();
     const wrap = (): void => {
@@ -705,7 +708,8 @@ export class Stream extends Channel implements OutboxHost {
     if (address?.kind === 'unix') this.unix_path = address.path;
     this._register();
     (socket as Owned)[OWNER] = this;
-    socket.on('data', on_socket_data);
+    if (reads_onread(socket)) set_read_sink(socket, this);
+    else socket.on('data', on_socket_data);
     socket.on('end', on_socket_end);
     socket.on('error', on_socket_error);
     socket.on('close', on_socket_close);
@@ -725,6 +729,7 @@ export class Stream extends Channel implements OutboxHost {
 
   private detach(socket: net.Socket): void {
     socket.off('data', on_socket_data);
+    set_read_sink(socket, null);
     socket.off('end', on_socket_end);
     socket.off('error', on_socket_error);
     socket.off('close', on_socket_close);

@@ -29,6 +29,7 @@ import * as tls from 'node:tls';
 import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import { AcceptError, ListenError, TrousersError } from './errors.js';
+import { accept_with_onread } from './accept.js';
 import type { TlsOptions } from './tls.js';
 import { stream_of } from './stream.js';
 
@@ -156,6 +157,7 @@ export class StreamServer extends Channel {
         }
       }
       this.state = 'listening';
+      if (this.tls_options === null) accept_with_onread(server);
       this._call('on_listen');
     });
     if (parsed.kind === 'unix') {

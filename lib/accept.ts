@@ -1,0 +1,60 @@
+/**
+ * Accepting sockets that read through `onread` (see `read_buffer.ts`).
+ *
+ * `net.Server` has no `onread` option: it builds each accepted `net.Socket` itself. Here the
+ * listening handle's connection callback is replaced by one that builds the socket the same
+ * way Node does (same options, counted in the server's connections, the same 'connection'
+ * event), adding only `onread`. This relies on two things Node does not document: the
+ * handle's `onconnection` property and the server's `_connections` count. Both are checked
+ * first; when either is missing the server keeps Node's own accept path, which works the
+ * same, only a little slower.
+ *
+ * @module
+ */
+
+import * as net from 'node:net';
+import { mark_onread, READ_OPTIONS } from './read_buffer.js';
+
+type ConnectionCallback = (this: unknown, err: number, client?: object) => void;
+interface ListenHandle {
+  onconnection?: ConnectionCallback;
+}
+interface ServerInternals {
+  _handle?: ListenHandle | null;
+  _connections?: number;
+  allowHalfOpen?: boolean;
+}
+
+/**
+ * Makes `server` (listening, no TLS) accept sockets that read through `onread`.
+ * @returns false when this Node's internals do not allow it (Node's path stays)
+ */
+export function accept_with_onread(server: net.Server): boolean {
+  const internals = server as unknown as ServerInternals;
+  const handle = internals._handle;
+  const original = handle?.onconnection;
+  if (handle === null || handle === undefined || typeof original !== 'function' || typeof internals._connections !== 'number') {
+    return false;
+  }
+  handle.onconnection = function onconnection(this: unknown, err: number, client?: object): void {
+    // Errors, and Node's own maxConnections (trousers does not set it), take Node's path.
+    if (err !== 0 || client === undefined || typeof server.maxConnections === 'number') {
+      original.call(this, err, client);
+      return;
+    }
+    const socket = new net.Socket({
+      handle: client,
+      allowHalfOpen: internals.allowHalfOpen === true,
+      readable: true,
+      writable: true,
+      onread: READ_OPTIONS,
+    } as net.SocketConstructorOpts);
+    mark_onread(socket);
+    // What Node's own accept does: count it, link it to its server, announce it.
+    internals._connections = (internals._connections ?? 0) + 1;
+    (socket as net.Socket & { server?: net.Server; _server?: net.Server }).server = server;
+    (socket as net.Socket & { _server?: net.Server })._server = server;
+    server.emit('connection', socket);
+  };
+  return true;
+}
