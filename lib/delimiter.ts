@@ -4,6 +4,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import { Struct } from './struct.js';
 
 /**

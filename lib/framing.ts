@@ -40,6 +40,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import type { Struct } from './struct.js';
 
 /** What `next` returns when no complete frame is buffered. */

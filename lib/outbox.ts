@@ -17,6 +17,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import type * as net from 'node:net';
 
 /** Size of the shared buffer and of each private buffer: Node's own read size. */

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { compile_delimiter, type CompiledDelimiter, type ReadDelimiter } from './delimiter.js';
 import { Framer, NO_FRAME } from './framing.js';

@@ -36,6 +36,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import * as tls from 'node:tls';

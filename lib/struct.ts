@@ -42,6 +42,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import { endianness } from 'node:os';
 import { StructError } from './errors.js';
 

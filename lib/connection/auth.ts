@@ -16,6 +16,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthenticationError } from './errors.js';
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import * as v8 from 'node:v8';
 
 /** Turns values into bytes and back. */

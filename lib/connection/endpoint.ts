@@ -19,6 +19,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import { ChannelClosedError, SocketError } from '../errors.js';
 import type { Stream } from '../stream.js';
 import { ConnectionEOFError, ProtocolError } from './errors.js';

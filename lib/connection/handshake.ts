@@ -10,6 +10,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import type { Engine } from '../engine.js';
 import { CHALLENGE, create_response, FAILURE, make_challenge, MAX_AUTH_MESSAGE, verify_response, WELCOME, type DigestName } from './auth.js';
 import type { Endpoint } from './endpoint.js';

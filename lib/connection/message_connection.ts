@@ -17,6 +17,7 @@
  * @module
  */
 
+import { Buffer } from 'node:buffer';
 import type { ReportedAddress } from '../address.js';
 import type { Codec } from './codec.js';
 import type { Endpoint } from './endpoint.js';

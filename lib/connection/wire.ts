@@ -9,7 +9,7 @@
  * @module
  */
 
-import { constants as buffer_constants } from 'node:buffer';
+import { Buffer, constants as buffer_constants } from 'node:buffer';
 import { Struct } from '../struct.js';
 
 /** The short header: `!i`, a 4-byte big-endian signed length. */
