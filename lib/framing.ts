@@ -145,10 +145,28 @@ export class Framer {
    */
   next(delimiter: Buffer | number | RegExp | Struct | null, regex_search: boolean, ended: boolean): Buffer | unknown[] | typeof NO_FRAME {
     if (delimiter === null) return this.total > 0 ? this.take_all() : NO_FRAME;
-    if (typeof delimiter === 'number') return this.total >= delimiter ? this.take(delimiter) : NO_FRAME;
+    if (typeof delimiter === 'number') return this.total >= delimiter ? this.cut(delimiter) : NO_FRAME;
     if (Buffer.isBuffer(delimiter)) return this.next_delimited(delimiter);
     if (delimiter instanceof RegExp) return this.next_regex(delimiter, regex_search, ended);
     return this.next_struct(delimiter);
+  }
+
+  /**
+   * @internal For a Struct of one integer field (`struct._single`): the next record's value
+   * itself, not an array of one, or {@link NO_FRAME}.
+   */
+  next_single(struct: Struct): number | typeof NO_FRAME {
+    const size = struct.size;
+    if (this.total < size) return NO_FRAME;
+    const first = this.chunks[0]!;
+    const head = this.head;
+    const avail = first.length - head;
+    if (avail >= size) {
+      const value = struct._read_single(first, head);
+      this.consume_in_first(size, avail);
+      return value;
+    }
+    return struct._read_single(this.cut(size), 0);
   }
 
   private next_struct(struct: Struct): unknown[] | typeof NO_FRAME {
@@ -160,7 +178,7 @@ export class Framer {
       this.skip(size);
       return values;
     }
-    return struct.unpack(this.take(size));
+    return struct.unpack(this.cut(size));
   }
 
   private next_delimited(delimiter: Buffer): Buffer | typeof NO_FRAME {
@@ -182,7 +200,7 @@ export class Framer {
       this.reset_scan();
       return frame;
     }
-    const frame = this.take(at);
+    const frame = this.cut(at);
     this.skip(delimiter.length);
     return frame;
   }
@@ -296,6 +314,11 @@ export class Framer {
   /** Removes and returns the next `n` bytes: a view when they lie in one chunk, else a copy. */
   take(n: number): Buffer {
     this.check_count(n);
+    return this.cut(n);
+  }
+
+  /** `take` for a count already known to be an integer from 0 to `length`. */
+  private cut(n: number): Buffer {
     const first = this.chunks[0];
     if (n === 0 || first === undefined) return Buffer.alloc(0);
     const avail = first.length - this.head;

@@ -18,7 +18,7 @@ export interface ReadTarget {
 }
 
 /** @internal */
-export type Frame = Buffer | unknown[];
+export type Frame = Buffer | unknown[] | number;
 
 /** @internal Delimiter, framer and decoding state of one channel. */
 export class Reader {
@@ -33,12 +33,15 @@ export class Reader {
   private decoder: StringDecoder | null = null;
   /** Buffered, unframed bytes. */
   readonly framer = new Framer();
+  /** The delimiter is a Struct of one integer: frames are its values, not arrays. */
+  private single = false;
 
   /** Validates and installs a delimiter; throws and keeps the old one when invalid. */
   set(value: unknown): void {
     const compiled = compile_delimiter(value);
     this.value = value as ReadDelimiter;
     this.delimiter = compiled;
+    this.single = compiled instanceof Struct && compiled._single;
   }
 
   get encoding(): BufferEncoding | null {
@@ -55,6 +58,7 @@ export class Reader {
 
   /** The next complete frame, or NO_FRAME. */
   next(ended: boolean): Frame | typeof NO_FRAME {
+    if (this.single) return this.framer.next_single(this.delimiter as Struct);
     return this.framer.next(this.delimiter, this.regex_search, ended);
   }
 
@@ -75,6 +79,11 @@ export class Reader {
           first = this.decode(frame, this.delimiter === null && raw_stream);
           if (first === '') return; // a decoder waiting for the rest of a character
         }
+      } else if (typeof frame === 'number') {
+        // A Struct of one integer field (a length prefix, say): its value.
+        if (extra === undefined) target.on_read(frame);
+        else target.on_read(frame, extra);
+        return;
       } else if (this.delimiter instanceof Struct) {
         if (extra !== undefined) target.on_read(...frame, extra);
         else if (frame.length === 1) target.on_read(frame[0]);

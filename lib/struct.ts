@@ -258,6 +258,19 @@ export class Struct {
   }
 
   /**
+   * @internal True for a record of one 8, 16 or 32-bit integer: {@link Struct._read_single}
+   * reads it without building an array (the framer's path for length prefixes).
+   */
+  get _single(): boolean {
+    return this.#one !== null;
+  }
+
+  /** @internal The lone integer at `offset`; the caller has checked `_single` and the bounds. */
+  _read_single(buffer: Buffer, offset: number): number {
+    return this.#one!.read(buffer, offset);
+  }
+
+  /**
    * Unpacks consecutive records filling the whole of `buffer`, lazily, one per iteration.
    * @param buffer - a multiple of {@link Struct.size} bytes
    * @throws TypeError if `buffer` is not a Uint8Array
