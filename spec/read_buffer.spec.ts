@@ -1,0 +1,214 @@
+/**
+ * Reading through Node's `onread` into a shared buffer (lib/read_buffer.ts, lib/accept.ts):
+ * whatever `on_read` is given stays its own, however many reads come after, on the
+ * connecting side and on the accepting side, for small reads (copied out of the shared
+ * buffer) and for bulk reads (private buffers handed on whole).
+ */
+
+import * as crypto from 'node:crypto';
+import type * as net from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Client, Connection, Engine, Server } from '../lib/index.js';
+import { reads_onread } from '../lib/read_buffer.js';
+import { start_server } from './_channels.js';
+import { deferred, raw_connect, rng, TCP4, UNIX, within, type Transport } from './_helpers.js';
+
+const ROUNDS = 200;
+const FRAME = 100;
+
+/** Frame `i` of the ping-pong: FRAME bytes, all equal to a value that depends on i. */
+function frame_for(i: number): Buffer {
+  return Buffer.alloc(FRAME, (i * 7 + 3) & 0xff);
+}
+
+function socket_of(channel: Client | Connection): net.Socket {
+  return (channel as unknown as { _socket: net.Socket })._socket;
+}
+
+/** Deterministic bytes for the bulk specs. */
+function pattern(n: number, seed: number): Buffer {
+  const next = rng(seed);
+  const out = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i += 4) out.writeUInt32LE((next() * 2 ** 32) >>> 0, i);
+  return out;
+}
+
+function sha(b: Buffer): string {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
+
+function over(transport: Transport): void {
+  const t = suite(`onread buffers over ${transport.name}`);
+
+  t('connecting side: frames kept from earlier reads are never overwritten', async () => {
+    // The server answers request i with frame i; each answer is its own read on the client.
+    class Answer extends Connection {
+      override on_connect(): void {
+        this.read_delimiter = 4;
+      }
+      override on_read(req: Buffer): void {
+        this.write(frame_for(req.readUInt32BE(0)));
+      }
+    }
+    const s = await start_server(transport, Answer);
+    const kept: Buffer[] = [];
+    const done = deferred();
+    class Asker extends Client {
+      override on_connect(): void {
+        this.read_delimiter = FRAME;
+        this.ask(0);
+      }
+      ask(i: number): void {
+        const b = Buffer.alloc(4);
+        b.writeUInt32BE(i, 0);
+        this.write(b);
+      }
+      override on_read(frame: Buffer): void {
+        kept.push(frame);
+        if (kept.length < ROUNDS) this.ask(kept.length);
+        else done.resolve();
+      }
+    }
+    const c = new Asker({ engine: s.engine }).connect(s.address);
+    await within(done.promise);
+    assert.ok(reads_onread(socket_of(c)), 'the client socket reads through onread');
+    for (let i = 0; i < ROUNDS; i++) assert.ok(kept[i]!.equals(frame_for(i)), `frame ${i} intact`);
+    await s.stop();
+  });
+
+  t('accepting side: frames kept from earlier reads are never overwritten', async () => {
+    const kept: Buffer[] = [];
+    const done = deferred<Connection>();
+    class Keeper extends Connection {
+      override on_connect(): void {
+        this.read_delimiter = FRAME;
+      }
+      override on_read(frame: Buffer): void {
+        kept.push(frame);
+        this.write('k');
+        if (kept.length === ROUNDS) done.resolve(this);
+      }
+    }
+    const s = await start_server(transport, Keeper);
+    const raw = raw_connect(s.address);
+    let sent = 0;
+    const send = (): void => {
+      raw.write(frame_for(sent++));
+    };
+    raw.on('connect', send);
+    raw.on('data', (acks: Buffer) => {
+      for (let k = 0; k < acks.length && sent < ROUNDS; k++) send();
+    });
+    const conn = await within(done.promise);
+    assert.ok(reads_onread(socket_of(conn)), 'the accepted socket reads through onread');
+    for (let i = 0; i < ROUNDS; i++) assert.ok(kept[i]!.equals(frame_for(i)), `frame ${i} intact`);
+    raw.destroy();
+    await s.stop();
+  });
+
+  t('bulk reads (private buffers) and small reads after them keep every byte', async () => {
+    const bulk = pattern(8 * 1024 * 1024, 11);
+    const tail = pattern(4096, 12);
+    const server_paused = deferred();
+    class Producer extends Connection {
+      override on_connect(): void {
+        this.write(bulk);
+      }
+      override on_pause_writing(): void {
+        server_paused.resolve();
+      }
+      override on_read(): void {
+        // The client has read the bulk: now a run of small writes, one per request.
+        this.write(tail.subarray(this.sent_small * 64, (this.sent_small + 1) * 64));
+        this.sent_small++;
+      }
+      sent_small = 0;
+    }
+    const s = await start_server(transport, Producer);
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const all = deferred();
+    class Consumer extends Client {
+      override on_connect(): void {
+        // Hold reading until the server's buffers are full, so reads come back 64 KiB at a time.
+        this.pause_reading();
+        void server_paused.promise.then(() => this.resume_reading());
+      }
+      override on_read(chunk: Buffer): void {
+        chunks.push(chunk);
+        got += chunk.length;
+        if (got >= bulk.length && got < bulk.length + tail.length && (got - bulk.length) % 64 === 0) this.write('n');
+        if (got === bulk.length + tail.length) all.resolve();
+      }
+    }
+    const c = new Consumer({ engine: s.engine }).connect(s.address);
+    await within(all.promise, 20000, 'bulk transfer');
+    assert.ok(reads_onread(socket_of(c)));
+    const largest = Math.max(...chunks.map((b) => b.length));
+    assert.ok(largest >= 16384, `some reads were bulk reads (largest ${largest} bytes)`);
+    assert.is(sha(Buffer.concat(chunks)), sha(Buffer.concat([bulk, tail])), 'every byte, in order, unchanged');
+    await s.stop();
+  });
+
+  t.run();
+}
+
+over(TCP4);
+over(UNIX);
+
+const other = suite('onread: where it is not used');
+
+other('TLS servers keep Node’s own accept path (their sockets are wrapped by TLS)', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { fileURLToPath } = await import('node:url');
+  const fixtures = fileURLToPath(new URL('../../spec/fixtures/', import.meta.url));
+  const engine = new Engine();
+  const accepted = deferred<Connection>();
+  class Conn extends Connection {
+    override on_connect(): void {
+      accepted.resolve(this);
+    }
+  }
+  const server = new Server(Conn, {
+    engine,
+    tls: { key: readFileSync(fixtures + 'server.key'), cert: readFileSync(fixtures + 'server.crt') },
+  });
+  const listening = deferred();
+  server.on_listen = () => listening.resolve();
+  server.listen(['127.0.0.1', 0]);
+  await within(listening.promise);
+  const client = new Client({ engine, tls: { rejectUnauthorized: false } }).connect(server.local_address as { host: string; port: number });
+  const conn = await within(accepted.promise);
+  assert.not.ok(reads_onread(socket_of(conn)));
+  assert.not.ok(reads_onread(socket_of(client)));
+  await within(engine.stop({ timeout: 2000 }));
+});
+
+other('a server whose Node maxConnections is set takes Node’s own accept path and still works', async () => {
+  class Echo extends Connection {
+    override on_read(data: Buffer): void {
+      this.write(data);
+    }
+  }
+  const s = await start_server(TCP4, Echo);
+  const node_server = (s.server as unknown as { _server: net.Server })._server;
+  node_server.maxConnections = 100;
+  const accepted = deferred<Connection>();
+  const on_accept = s.server.on_accept.bind(s.server);
+  s.server.on_accept = (socket) => {
+    on_accept(socket);
+    accepted.resolve([...s.server.channels][0]!);
+  };
+  const raw = raw_connect(s.address);
+  const echoed = deferred<Buffer>();
+  raw.on('data', (b: Buffer) => echoed.resolve(b));
+  raw.write('ping');
+  assert.is((await within(echoed.promise)).toString(), 'ping');
+  assert.not.ok(reads_onread(socket_of(await accepted.promise)));
+  assert.is(s.server.connection_count, 1);
+  raw.destroy();
+  await s.stop();
+});
+
+other.run();
