@@ -31,8 +31,19 @@ export class Reader {
   /** Decoding of delivered bytes, or null for Buffers. */
   private enc: BufferEncoding | null = null;
   private decoder: StringDecoder | null = null;
-  /** Buffered, unframed bytes. */
-  readonly framer = new Framer();
+  /** Buffered, unframed bytes (made on first use: a raw-mode stream may never need one). */
+  private buffer: Framer | undefined;
+
+  /** The framer holding buffered, unframed bytes. */
+  get framer(): Framer {
+    return (this.buffer ??= new Framer());
+  }
+
+  /** Bytes buffered and not yet framed. */
+  get buffered(): number {
+    const buffer = this.buffer;
+    return buffer === undefined ? 0 : buffer.length;
+  }
   /** The delimiter is a Struct of one integer: frames are its values, not arrays. */
   private single = false;
 

@@ -39,7 +39,7 @@
 import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import { read_limit, type ReadDelimiter } from './delimiter.js';
@@ -57,7 +57,7 @@ import { Outbox, type OutboxHost } from './outbox.js';
 import { mark_onread, READ_OPTIONS, reads_onread, set_read_sink } from './read_buffer.js';
 import { Reader } from './reader.js';
 import { Struct } from './struct.js';
-import { Bridge, tls_client_over, tls_connect, tls_info, tls_server, type TlsInfo, type TlsOptions } from './tls.js';
+import { Bridge, node_tls, tls_client_over, tls_connect, tls_info, tls_server, type TlsInfo, type TlsOptions } from './tls.js';
 
 /** Options of a {@link Stream}. */
 export interface StreamOptions extends ChannelOptions {
@@ -274,7 +274,7 @@ export class Stream extends Channel implements OutboxHost {
   /** The TLS session's details (protocol, cipher, ALPN, peer certificate), or null without TLS. */
   get tls_info(): TlsInfo | null {
     const s = this._socket;
-    return this.is_secure && s instanceof tls.TLSSocket ? tls_info(s) : null;
+    return this.is_secure && s instanceof node_tls().TLSSocket ? tls_info(s) : null;
   }
 
   /**
@@ -371,7 +371,7 @@ export class Stream extends Channel implements OutboxHost {
 
   /** Bytes received and not yet delivered to `on_read`. */
   get read_buffer_size(): number {
-    return this.reader.framer.length;
+    return this.reader.buffered;
   }
 
   /** Stops reading (and delivering buffered frames) until {@link Stream.resume_reading}. */
@@ -403,7 +403,7 @@ export class Stream extends Channel implements OutboxHost {
     if (typeof ms !== 'number') throw new TypeError('idle_timeout must be a number');
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`idle_timeout must be a finite number >= 0, got ${ms}`);
     this.idle_ms = ms;
-    if (this._socket !== null && this.state !== 'closed') this._socket.setTimeout(ms);
+    if (this._socket !== null && this.state !== 'closed') this.arm_idle(this._socket);
   }
 
   // ------------------------------------------------------------------ writing
@@ -550,7 +550,7 @@ export class Stream extends Channel implements OutboxHost {
     this.state = 'closing';
     // Keep reading (and discarding) so the peer's FIN is seen and nothing unread
     // turns our close into a reset.
-    this.reader.framer.clear();
+    if (this.reader.buffered > 0) this.reader.framer.clear();
     socket.resume();
     if (state !== 'connecting') this.outbox.flush();
     if (this.outbox.idle) this.finish_flush();
@@ -583,8 +583,7 @@ export class Stream extends Channel implements OutboxHost {
     this.plain_outbox = plain;
     this.outbox = this.new_outbox();
     // Bytes behind the current frame belong to the TLS handshake.
-    const framer = this.reader.framer;
-    const leftover = framer.length > 0 ? framer.take_all() : null;
+    const leftover = this.reader.buffered > 0 ? this.reader.framer.take_all() : null;
     raw.off('data', on_socket_data);
     set_read_sink(raw, null);
     raw.off('end', on_socket_end);
@@ -674,7 +673,7 @@ export class Stream extends Channel implements OutboxHost {
     (socket as Owned)[OWNER] = this; // (under TLS, the TLS socket above gets the mark too)
     const path = unix_path_of(socket);
     const address: ParsedAddress | null = path !== null ? { kind: 'unix', path } : null;
-    if (this.tls_options !== null && !(socket instanceof tls.TLSSocket)) {
+    if (this.tls_options !== null && !(socket instanceof node_tls().TLSSocket)) {
       // The server side of a connection that is TLS from the start.
       this.net_socket = socket;
       this.was_connected = !socket.connecting;
@@ -687,6 +686,12 @@ export class Stream extends Channel implements OutboxHost {
     this.state = socket.connecting ? 'connecting' : 'open';
     this.attach(socket, address);
     if (this.state === 'open') this.on_connected();
+  }
+
+  /** Applies `idle_timeout` to `socket`; its 'timeout' listener is added only once one is set. */
+  private arm_idle(socket: net.Socket): void {
+    if (this.idle_ms > 0 && !socket.listeners('timeout').includes(on_socket_timeout)) socket.on('timeout', on_socket_timeout);
+    socket.setTimeout(this.idle_ms);
   }
 
   private arm_handshake_timer(options: TlsOptions): void {
@@ -714,7 +719,6 @@ export class Stream extends Channel implements OutboxHost {
     socket.on('end', on_socket_end);
     socket.on('error', on_socket_error);
     socket.on('close', on_socket_close);
-    socket.on('timeout', on_socket_timeout);
     if (role !== undefined) {
       if (role === 'client' && !this.handshaking) {
         socket.once('connect', () => {
@@ -795,7 +799,7 @@ export class Stream extends Channel implements OutboxHost {
       this.upgrading = false;
       const was_closing = this.state === 'closing';
       if (!was_closing) this.state = 'open';
-      if (this.idle_ms > 0) socket.setTimeout(this.idle_ms);
+      if (this.idle_ms > 0) this.arm_idle(socket);
       if (this.user_paused) socket.pause();
       this.outbox.attach(socket);
       if (was_closing) {
@@ -829,7 +833,7 @@ export class Stream extends Channel implements OutboxHost {
     this.was_connected = true;
     const socket = this._socket!;
     if (this.unix_path === null) socket.setNoDelay(this.nodelay);
-    if (this.idle_ms > 0) socket.setTimeout(this.idle_ms);
+    if (this.idle_ms > 0) this.arm_idle(socket);
     if (this.user_paused) socket.pause();
     this.outbox.attach(socket);
     if (this.state === 'closing') {
@@ -864,7 +868,7 @@ export class Stream extends Channel implements OutboxHost {
 
   private dispatch_read(chunk: Buffer): void {
     const reader = this.reader;
-    if (reader.delimiter === null && reader.framer.length === 0 && !this.user_paused && !this.dispatching) {
+    if (reader.delimiter === null && reader.buffered === 0 && !this.user_paused && !this.dispatching) {
       // Raw mode with nothing buffered: the chunk is the frame; no trip through the framer.
       this.dispatching = true;
       try {
@@ -880,7 +884,7 @@ export class Stream extends Channel implements OutboxHost {
 
   private schedule_drain(): void {
     if (this.dispatching || this.drain_scheduled || this.state !== 'open') return;
-    if (this.reader.framer.length === 0 && !this.overflowed && !this.eof) return;
+    if (this.reader.buffered === 0 && !this.overflowed && !this.eof) return;
     this.drain_scheduled = true;
     process.nextTick(() => {
       this.drain_scheduled = false;
@@ -903,7 +907,7 @@ export class Stream extends Channel implements OutboxHost {
       this.dispatching = false;
     }
     if (this.state !== 'open' || this.user_paused) return;
-    const buffered = reader.framer.length;
+    const buffered = reader.buffered;
     const limit = read_limit(this.size_limit, reader.delimiter);
     if (buffered > limit) {
       if (!this.overflowed) {
@@ -933,7 +937,7 @@ export class Stream extends Channel implements OutboxHost {
   }
 
   private end_of_stream(): void {
-    const rest = this.reader.framer.length > 0 ? this.reader.framer.take_all() : null;
+    const rest = this.reader.buffered > 0 ? this.reader.framer.take_all() : null;
     if (rest !== null) this._call('on_incomplete', rest);
     if (this.state === 'open') this.close(true);
   }

@@ -22,15 +22,16 @@
  * @module
  */
 
-import cluster from 'node:cluster';
+import type { Cluster } from 'node:cluster';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
 import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import { AcceptError, ListenError, TrousersError } from './errors.js';
 import { accept_with_onread } from './accept.js';
-import type { TlsOptions } from './tls.js';
+import { node_tls, type TlsOptions } from './tls.js';
 import { stream_of } from './stream.js';
 
 /** Options of a {@link StreamServer}. */
@@ -48,6 +49,13 @@ export interface StreamServerOptions extends ChannelOptions {
 }
 
 type State = 'idle' | 'binding' | 'listening' | 'closed';
+
+const require_builtin = createRequire(import.meta.url);
+
+/** Whether this process is a node:cluster worker (node:cluster is loaded only when asked). */
+function is_cluster_worker(): boolean {
+  return (require_builtin('node:cluster') as Cluster).isWorker;
+}
 
 function check_max(value: unknown): number {
   if (typeof value !== 'number') throw new TypeError('max_connections must be a number');
@@ -87,7 +95,7 @@ export class StreamServer extends Channel {
       throw new TypeError('options.tls must be an object of TLS options');
     }
     this.tls_options = options.tls ?? null;
-    this._secure_context = this.tls_options ? tls.createSecureContext(this.tls_options) : undefined;
+    this._secure_context = this.tls_options ? node_tls().createSecureContext(this.tls_options) : undefined;
   }
 
   /** Most connections open at once; excess connections are closed at accept. */
@@ -281,7 +289,7 @@ export class StreamServer extends Channel {
   private prepare_path(path: string, then: () => void): void {
     // In a cluster worker the primary binds the path for every worker: probing it here
     // would find the cluster's own live socket.
-    if (cluster.isWorker) return then();
+    if (is_cluster_worker()) return then();
     fs.lstat(path, (err, stats) => {
       if (this.state !== 'binding') return;
       if (err) {

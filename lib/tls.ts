@@ -8,9 +8,21 @@
  * @module
  */
 
+import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+
+const require_builtin = createRequire(import.meta.url);
+let tls_module: typeof tls | undefined;
+
+/**
+ * @internal `node:tls`, loaded on first use: a plaintext program never loads TLS (about
+ * 2 MB of resident memory).
+ */
+export function node_tls(): typeof tls {
+  return (tls_module ??= require_builtin('node:tls') as typeof tls);
+}
 
 /**
  * TLS options: Node's own (`key`, `cert`, `ca`, `servername`, `rejectUnauthorized`,
@@ -56,16 +68,16 @@ export function tls_info(socket: tls.TLSSocket): TlsInfo {
 /** @internal A client TLS socket connecting from the start. */
 export function tls_connect(options: TlsOptions, target: { host: string; port: number } | { path: string }): tls.TLSSocket {
   const { isServer: _ignored, ...rest } = options;
-  if ('path' in target) return tls.connect({ ...rest, path: target.path });
+  if ('path' in target) return node_tls().connect({ ...rest, path: target.path });
   const servername = rest.servername ?? (net.isIP(target.host) ? undefined : target.host);
-  return tls.connect({ ...rest, host: target.host, port: target.port, ...(servername ? { servername } : {}) });
+  return node_tls().connect({ ...rest, host: target.host, port: target.port, ...(servername ? { servername } : {}) });
 }
 
 /** @internal Wraps an accepted socket (or a bridge) as the TLS server side. */
 export function tls_server(socket: Duplex, options: TlsOptions, context?: tls.SecureContext): tls.TLSSocket {
   const { isServer: _ignored, ...rest } = options;
-  const secureContext = context ?? tls.createSecureContext(rest);
-  return new tls.TLSSocket(socket, {
+  const secureContext = context ?? node_tls().createSecureContext(rest);
+  return new (node_tls().TLSSocket)(socket, {
     isServer: true,
     secureContext,
     requestCert: rest.requestCert === true,
@@ -79,7 +91,7 @@ export function tls_server(socket: Duplex, options: TlsOptions, context?: tls.Se
 export function tls_client_over(socket: Duplex, options: TlsOptions, host: string | undefined): tls.TLSSocket {
   const { isServer: _ignored, ...rest } = options;
   const servername = rest.servername ?? (host !== undefined && !net.isIP(host) ? host : undefined);
-  return tls.connect({ ...rest, socket, ...(host !== undefined ? { host } : {}), ...(servername ? { servername } : {}) });
+  return node_tls().connect({ ...rest, socket, ...(host !== undefined ? { host } : {}), ...(servername ? { servername } : {}) });
 }
 
 /**
