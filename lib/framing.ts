@@ -58,6 +58,12 @@ interface CompiledRegex {
   match: RegExp;
 }
 
+/**
+ * How far a delimiter search walks in JavaScript before it calls `Buffer.indexOf`: the
+ * native call costs about as much as walking this many bytes, and lines are often shorter.
+ */
+const SHORT_SCAN = 64;
+
 /** Cuts frames out of a byte stream. One instance per stream (or per datagram). */
 export class Framer {
   /** Unconsumed bytes, oldest first; `head` bytes of the first are already consumed. */
@@ -224,7 +230,7 @@ export class Framer {
       }
       const from = Math.max(this.scanned, base);
       // Matches wholly inside this chunk.
-      const hit = chunk.indexOf(d, start + (from - base));
+      const hit = this.index_in(chunk, d, start + (from - base));
       if (hit >= 0) return base + hit - start;
       // Matches that start in this chunk's last dlen-1 bytes and run into the next ones.
       if (dlen > 1) {
@@ -248,6 +254,36 @@ export class Framer {
     this.scan_index = index;
     this.scan_base = at;
     return -1;
+  }
+
+  /** Frames have been short: search in JavaScript first (see SHORT_SCAN). */
+  private short_frames = true;
+
+  /**
+   * `chunk.indexOf(d, from)`. While frames are short the first bytes are walked here (a
+   * native call would cost more); a long frame switches to the native search, and a short
+   * one found by it switches back.
+   */
+  private index_in(chunk: Buffer, d: Buffer, from: number): number {
+    if (!this.short_frames) {
+      const hit = chunk.indexOf(d, from);
+      if (hit >= 0 && hit - from < SHORT_SCAN) this.short_frames = true;
+      return hit;
+    }
+    const dlen = d.length;
+    const last = chunk.length - dlen; // the last position where d can start
+    const stop = Math.min(last, from + SHORT_SCAN);
+    const b0 = d[0];
+    let i = from;
+    for (; i <= stop; i++) {
+      if (chunk[i] !== b0) continue;
+      let k = 1;
+      while (k < dlen && chunk[i + k] === d[k]) k++;
+      if (k === dlen) return i;
+    }
+    if (i > last) return -1;
+    this.short_frames = false;
+    return chunk.indexOf(d, i);
   }
 
   /** Whether `d` occurs at byte `offset` of chunk `index`, continuing into later chunks. */
