@@ -152,16 +152,27 @@ export class Datagram extends Channel {
       host = parsed.host ?? (this.family === 'udp6' ? '::1' : '127.0.0.1');
     }
     const socket = this.ensure_socket();
+    if (this.on_write === base_on_write) {
+      // Nobody listens for on_write: no completion callback (Node then skips a trip back to
+      // JavaScript per packet); send errors still arrive, as the socket's 'error' event.
+      socket.send(data, port, host);
+      return;
+    }
     this.outstanding++;
-    socket.send(data, port, host, (err) => {
-      this.outstanding--;
-      if (this.state === 'closed') return;
-      if (err) {
-        this._error(new SocketError({ cause: err }));
-        return;
-      }
-      if (this.outstanding === 0) this._call('on_write');
-    });
+    socket.send(data, port, host, (this.sent_fn ??= (err: Error | null) => this.sent(err)));
+  }
+
+  /** The completion callback of sends made while `on_write` is overridden. */
+  private sent_fn: ((err: Error | null) => void) | undefined;
+
+  private sent(err: Error | null): void {
+    this.outstanding--;
+    if (this.state === 'closed') return;
+    if (err) {
+      this._error(new SocketError({ cause: err }));
+      return;
+    }
+    if (this.outstanding === 0) this._call('on_write');
   }
 
   /** Enables or disables sending to broadcast addresses (needs a bound socket). */
@@ -291,7 +302,10 @@ export class Datagram extends Channel {
       }
     } finally {
       this.sender = null;
-      reader.framer.clear();
+      if (reader.buffered > 0) reader.framer.clear();
     }
   }
 }
+
+/** The default `on_write`: a datagram whose `on_write` is this one sends without completion callbacks. */
+const base_on_write = Datagram.prototype.on_write;
