@@ -152,12 +152,7 @@ export class Datagram extends Channel {
       host = parsed.host ?? (this.family === 'udp6' ? '::1' : '127.0.0.1');
     }
     const socket = this.ensure_socket();
-    if (this.on_write === base_on_write) {
-      // Nobody listens for on_write: no completion callback (Node then skips a trip back to
-      // JavaScript per packet); send errors still arrive, as the socket's 'error' event.
-      socket.send(data, port, host);
-      return;
-    }
+    // Always with a completion callback: without one, Node drops send errors (EMSGSIZE...).
     this.outstanding++;
     socket.send(data, port, host, (this.sent_fn ??= (err: Error | null) => this.sent(err)));
   }
@@ -306,6 +301,3 @@ export class Datagram extends Channel {
     }
   }
 }
-
-/** The default `on_write`: a datagram whose `on_write` is this one sends without completion callbacks. */
-const base_on_write = Datagram.prototype.on_write;
