@@ -192,6 +192,28 @@ export class Framer {
       this.scan_for = delimiter;
       this.reset_scan();
     }
+    if (this.scanned === 0 && this.chunks.length === 1) {
+      // The common case, in one step: everything buffered is one chunk, searched afresh.
+      const first = this.chunks[0]!;
+      const head = this.head;
+      const dlen = delimiter.length;
+      const hit = this.index_in(first, delimiter, head);
+      if (hit < 0) {
+        // What find() would remember: positions before the last dlen-1 bytes are done.
+        this.scanned = Math.max(0, this.total - dlen + 1);
+        return NO_FRAME;
+      }
+      const frame = first.subarray(head, hit);
+      const end = hit + dlen;
+      if (end < first.length) {
+        this.total -= end - head;
+        this.head = end;
+        this.text = undefined;
+      } else {
+        this.clear();
+      }
+      return frame;
+    }
     const at = this.find(delimiter);
     if (at < 0) return NO_FRAME;
     const first = this.chunks[0]!;
