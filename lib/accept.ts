@@ -12,8 +12,12 @@
  * @module
  */
 
+import diagnostics_channel from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import { mark_onread, READ_OPTIONS } from './read_buffer.js';
+
+/** The channel Node announces accepted sockets on (for tracing tools); published here too. */
+const server_socket_channel = diagnostics_channel.channel('net.server.socket');
 
 type ConnectionCallback = (this: unknown, err: number, client?: object) => void;
 interface ListenHandle {
@@ -55,6 +59,7 @@ export function accept_with_onread(server: net.Server): boolean {
     (socket as net.Socket & { server?: net.Server; _server?: net.Server }).server = server;
     (socket as net.Socket & { _server?: net.Server })._server = server;
     server.emit('connection', socket);
+    if (server_socket_channel.hasSubscribers) server_socket_channel.publish({ socket });
   };
   return true;
 }

@@ -211,4 +211,30 @@ other('a server whose Node maxConnections is set takes Node’s own accept path 
   await s.stop();
 });
 
+other('accepted sockets are announced on diagnostics_channel "net.server.socket", as Node does', async () => {
+  const diagnostics_channel = await import('node:diagnostics_channel');
+  const seen: net.Socket[] = [];
+  const listener = (message: unknown): void => {
+    seen.push((message as { socket: net.Socket }).socket);
+  };
+  diagnostics_channel.subscribe('net.server.socket', listener);
+  try {
+    const accepted = deferred<Connection>();
+    class Conn extends Connection {
+      override on_connect(): void {
+        accepted.resolve(this);
+      }
+    }
+    const s = await start_server(TCP4, Conn);
+    const raw = raw_connect(s.address);
+    const conn = await within(accepted.promise);
+    assert.is(seen.length, 1);
+    assert.ok(seen[0] === socket_of(conn));
+    raw.destroy();
+    await s.stop();
+  } finally {
+    diagnostics_channel.unsubscribe('net.server.socket', listener);
+  }
+});
+
 other.run();
