@@ -551,7 +551,8 @@ export class Stream extends Channel implements OutboxHost {
     // Keep reading (and discarding) so the peer's FIN is seen and nothing unread
     // turns our close into a reset.
     if (this.reader.buffered > 0) this.reader.framer.clear();
-    socket.resume();
+    // (A socket reading through onread is reading already unless it was paused.)
+    if (!reads_onread(socket) || this.user_paused || this.overflowed) socket.resume();
     if (state !== 'connecting') this.outbox.flush();
     if (this.outbox.idle) this.finish_flush();
   }
