@@ -9,9 +9,12 @@
  * - A read into the shared buffer is copied out (into Node's pooled small allocations
  *   when it is small), so `on_read` owns what it gets.
  * - A socket whose read fills the shared buffer is carrying bulk data: it moves to private
- *   buffers. Each private read is handed on whole, without a copy, and the socket gets a
- *   new private buffer for its next read. A small read returns it to the shared buffer, so
- *   idle connections hold no buffer of their own.
+ *   buffers, which grow (64 KiB, 128 KiB, up to 256 KiB, like asyncio's reads) while reads
+ *   fill them and the stream holds nothing unframed: fewer, larger system calls. A read that fills at least a quarter of its private
+ *   buffer is handed on without a copy and the socket gets a new buffer; a smaller one is
+ *   copied out and the buffer is read into again (so a view never pins more than four times
+ *   its size). A read under 16 KiB returns the socket to the shared buffer, so idle
+ *   connections hold no buffer of their own.
  *
  * @module
  */
@@ -19,8 +22,10 @@
 import { Buffer } from 'node:buffer';
 import type * as net from 'node:net';
 
-/** Size of the shared buffer and of each private buffer: Node's own read size. */
+/** Size of the shared buffer (Node's own read size), and of a socket's first private one. */
 const READ_SIZE = 65536;
+/** Largest private buffer: asyncio reads up to this much at a time too. */
+const PRIVATE_MAX = 262144;
 /** A private read smaller than this sends the socket back to the shared buffer. */
 const PRIVATE_MIN = 16384;
 
@@ -30,9 +35,11 @@ const shared = Buffer.allocUnsafeSlow(READ_SIZE);
 const PRIVATE: unique symbol = Symbol('trousers.read_buffer');
 const SINK: unique symbol = Symbol('trousers.read_sink');
 
-/** What receives a socket's bytes: a Stream's `_on_data`. */
+/** What receives a socket's bytes: a Stream. */
 export interface ReadSink {
   _on_data(chunk: Buffer): void;
+  /** Bytes it holds unframed: while it holds any, reads do not grow past 64 KiB. */
+  readonly read_buffer_size: number;
 }
 
 type Reading = net.Socket & { [PRIVATE]?: Buffer; [SINK]?: ReadSink };
@@ -51,22 +58,33 @@ function next_buffer(): Buffer {
 
 function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
   let chunk: Buffer;
+  let next: number; // the next private buffer's size; 0: the shared buffer; -1: this one again
   if (buf === shared) {
     chunk = Buffer.allocUnsafe(n);
     shared.copy(chunk, 0, 0, n);
-    if (n === READ_SIZE) this[PRIVATE] = Buffer.allocUnsafeSlow(READ_SIZE);
-  } else if (n >= PRIVATE_MIN) {
+    next = n === READ_SIZE ? READ_SIZE : 0;
+  } else if (n >= PRIVATE_MIN && n * 4 >= buf.length) {
+    // Handed on as it is; a full buffer means more is waiting: read more at a time.
     chunk = n === buf.length ? buf : buf.subarray(0, n);
-    this[PRIVATE] = Buffer.allocUnsafeSlow(READ_SIZE);
+    next = n === buf.length ? Math.min(buf.length * 2, PRIVATE_MAX) : buf.length;
   } else {
     chunk = Buffer.allocUnsafe(n);
     buf.copy(chunk, 0, 0, n);
-    this[PRIVATE] = undefined;
+    // Small: back to the shared buffer. Otherwise the private one is free to read into again.
+    next = n < PRIVATE_MIN ? 0 : -1;
   }
   const sink = this[SINK];
   // Without a sink (a STARTTLS bridge reads the socket now) the bytes go out as 'data'.
   if (sink !== undefined) sink._on_data(chunk);
   else this.emit('data', chunk);
+  if (next === 0) {
+    this[PRIVATE] = undefined;
+  } else if (next > 0) {
+    // A stream holding unframed bytes (a frame in progress, a peer that never sends the
+    // delimiter) reads 64 KiB at a time, so buffer_size is overshot by one such read at most.
+    if (next > READ_SIZE && sink !== undefined && sink.read_buffer_size > 0) next = READ_SIZE;
+    this[PRIVATE] = Buffer.allocUnsafeSlow(next);
+  }
   chosen = this[PRIVATE] ?? shared; // last: the callbacks above may set up other sockets
   return true;
 }
