@@ -128,8 +128,8 @@ const server_paths = new WeakMap<net.Server, string | null>();
 
 /** The Unix socket path of an accepted or connected socket, or null for TCP. */
 function unix_path_of(socket: net.Socket): string | null {
-  const server = (socket as unknown as { server?: net.Server }).server;
-  if (server !== undefined) {
+  const server = (socket as unknown as { server?: net.Server | null }).server;
+  if (server !== undefined && server !== null) {
     let path = server_paths.get(server);
     if (path === undefined) {
       const a = server.address();
@@ -138,6 +138,8 @@ function unix_path_of(socket: net.Socket): string | null {
     }
     return path;
   }
+  // A socket made by the user: a connected TCP socket knows its peer's address. One still
+  // connecting is taken for TCP until it connects (see on_connected).
   if (socket.connecting || socket.remoteAddress !== undefined) return null;
   return '';
 }
@@ -833,6 +835,8 @@ export class Stream extends Channel implements OutboxHost {
     this.clear_connect_timer();
     this.was_connected = true;
     const socket = this._socket!;
+    // An adopted socket that was still connecting: only now can a Unix one be told from TCP.
+    if (this.unix_path === null && this.target === '' && socket.remoteAddress === undefined && this.tls_options === null) this.unix_path = '';
     if (this.unix_path === null) socket.setNoDelay(this.nodelay);
     if (this.idle_ms > 0) this.arm_idle(socket);
     if (this.user_paused) socket.pause();

@@ -78,6 +78,29 @@ function behaviour(transport: Transport, available: boolean): void {
     await s.stop();
   });
 
+  for (const when of ['still connecting', 'connected'] as const) {
+    maybe(`a Stream drives a socket the user connected (${when}): echo, addresses, close`, async () => {
+      const s = await start_server(transport, Echo);
+      const raw = raw_connect(s.address);
+      try {
+        if (when === 'connected') await within(new Promise((resolve) => raw.once('connect', resolve)));
+        const c = new Recorder({ engine: s.engine, socket: raw });
+        await within(c.connected_p.promise);
+        c.read_delimiter = '\n';
+        c.write('adopted\n');
+        assert.equal(strings(await c.expect_frames(1)), ['adopted']);
+        if (transport === UNIX) assert.type(c.remote_address, 'string');
+        else assert.is((c.remote_address as InetAddress).port, (s.server.local_address as InetAddress).port);
+        c.close();
+        await within(c.closed_p.promise);
+        assert.equal(c.events, ['on_connect', 'on_read', 'on_close']);
+      } finally {
+        raw.destroy();
+        await s.stop();
+      }
+    });
+  }
+
   maybe('data written before the connection is up is queued and sent once connected', async () => {
     const s = await start_server(transport, Echo);
     const c = new Recorder({ engine: s.engine });
