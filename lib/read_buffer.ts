@@ -10,11 +10,14 @@
  *   when it is small), so `on_read` owns what it gets.
  * - A socket whose read fills the shared buffer is carrying bulk data: it moves to private
  *   buffers, which grow (64 KiB, 128 KiB, up to 256 KiB, like asyncio's reads) while reads
- *   fill them and the stream holds nothing unframed: fewer, larger system calls. A read that fills at least a quarter of its private
- *   buffer is handed on without a copy and the socket gets a new buffer; a smaller one is
- *   copied out and the buffer is read into again (so a view never pins more than four times
- *   its size). A read under 16 KiB returns the socket to the shared buffer, so idle
- *   connections hold no buffer of their own.
+ *   fill them and the stream holds nothing unframed: fewer, larger system calls. A private
+ *   read is handed on without a copy when it fills at least a quarter of its buffer (a view
+ *   never pins more than four times its size), else copied; either way the next read goes
+ *   into a new buffer. A read that leaves its buffer less than half full ends the burst: the
+ *   socket goes back to the shared buffer, so a quiet connection holds nothing. Private
+ *   buffers waiting for reads are capped at 32 MiB in all; past that, sockets share.
+ * - A socket that no Stream drives (yet) gets its bytes pushed into Node's own stream
+ *   buffer, exactly as without onread.
  *
  * @module
  */
@@ -26,14 +29,21 @@ import type * as net from 'node:net';
 const READ_SIZE = 65536;
 /** Largest private buffer: asyncio reads up to this much at a time too. */
 const PRIVATE_MAX = 262144;
-/** A private read smaller than this sends the socket back to the shared buffer. */
-const PRIVATE_MIN = 16384;
+/**
+ * Most bytes of private buffers waiting for reads, over all sockets. A connection that goes
+ * quiet right after a full read keeps its next buffer until it reads again; this bounds what
+ * many such connections can hold. Over it, sockets read into the shared buffer.
+ */
+const PRIVATE_BUDGET = 32 * 1024 * 1024;
 
 /** The shared read buffer (one per thread; reads never overlap, they run one at a time). */
 const shared = Buffer.allocUnsafeSlow(READ_SIZE);
+/** Bytes of private buffers currently waiting for a read. */
+let private_bytes = 0;
 
 const PRIVATE: unique symbol = Symbol('trousers.read_buffer');
 const SINK: unique symbol = Symbol('trousers.read_sink');
+const WATCHED: unique symbol = Symbol('trousers.read_buffer_watched');
 
 /** What receives a socket's bytes: a Stream. */
 export interface ReadSink {
@@ -42,7 +52,7 @@ export interface ReadSink {
   readonly read_buffer_size: number;
 }
 
-type Reading = net.Socket & { [PRIVATE]?: Buffer; [SINK]?: ReadSink };
+type Reading = net.Socket & { [PRIVATE]?: Buffer; [SINK]?: ReadSink; [WATCHED]?: true };
 
 /**
  * The buffer for a socket's next read. Node calls the generator without the socket, right
@@ -56,37 +66,71 @@ function next_buffer(): Buffer {
   return buf;
 }
 
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+/** A closed socket's waiting private buffer no longer counts against the budget. */
+function forget_private(this: Reading): void {
+  const buf = this[PRIVATE];
+  if (buf !== undefined) private_bytes -= buf.length;
+  this[PRIVATE] = undefined;
+}
+
 function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
   let chunk: Buffer;
-  let next: number; // the next private buffer's size; 0: the shared buffer; -1: this one again
+  let next: number; // the next private buffer's size, or 0 for the shared buffer
   if (buf === shared) {
     chunk = Buffer.allocUnsafe(n);
     shared.copy(chunk, 0, 0, n);
     next = n === READ_SIZE ? READ_SIZE : 0;
-  } else if (n >= PRIVATE_MIN && n * 4 >= buf.length) {
-    // Handed on as it is; a full buffer means more is waiting: read more at a time.
-    chunk = n === buf.length ? buf : buf.subarray(0, n);
-    next = n === buf.length ? Math.min(buf.length * 2, PRIVATE_MAX) : buf.length;
   } else {
-    chunk = Buffer.allocUnsafe(n);
-    buf.copy(chunk, 0, 0, n);
-    // Small: back to the shared buffer. Otherwise the private one is free to read into again.
-    next = n < PRIVATE_MIN ? 0 : -1;
+    private_bytes -= buf.length; // read into: no longer waiting
+    this[PRIVATE] = undefined;
+    if (n * 4 >= buf.length) {
+      chunk = n === buf.length ? buf : buf.subarray(0, n); // handed on as it is
+    } else {
+      chunk = Buffer.allocUnsafe(n); // a view would pin four times its size or more
+      buf.copy(chunk, 0, 0, n);
+    }
+    // Full: more is waiting, read more at a time. At least half full: still busy. Less: the
+    // burst is over, back to the shared buffer (so a quiet connection holds nothing).
+    next = n === buf.length ? Math.min(buf.length * 2, PRIVATE_MAX) : n * 2 >= buf.length ? buf.length : 0;
   }
   const sink = this[SINK];
-  // Without a sink (a STARTTLS bridge reads the socket now) the bytes go out as 'data'.
-  if (sink !== undefined) sink._on_data(chunk);
-  else this.emit('data', chunk);
-  if (next === 0) {
-    this[PRIVATE] = undefined;
-  } else if (next > 0) {
-    // A stream holding unframed bytes (a frame in progress, a peer that never sends the
-    // delimiter) reads 64 KiB at a time, so buffer_size is overshot by one such read at most.
-    if (next > READ_SIZE && sink !== undefined && sink.read_buffer_size > 0) next = READ_SIZE;
-    this[PRIVATE] = Buffer.allocUnsafeSlow(next);
+  let more = true;
+  try {
+    if (sink !== undefined) sink._on_data(chunk);
+    // No Stream drives this socket (yet): the bytes go through Node's own stream buffer, as
+    // without onread, for whoever reads the socket (a STARTTLS bridge, a deferred adoption).
+    else more = this.push(chunk);
+  } catch (err) {
+    // A throwing 'data' listener: Node would skip choosing the next buffer and read again
+    // into the one just handed on. Throw it a little later instead (still uncaught), after
+    // Node has taken the next buffer: not on the next tick, which Node runs before that.
+    setImmediate(rethrow, err);
+  } finally {
+    if (next > READ_SIZE && sink !== undefined && sink.read_buffer_size > 0) {
+      // A stream holding unframed bytes (a frame in progress, a peer that never sends the
+      // delimiter) reads 64 KiB at a time, so buffer_size is overshot by one such read at most.
+      next = READ_SIZE;
+    }
+    if (next > 0 && private_bytes + next <= PRIVATE_BUDGET && !this.destroyed) {
+      this[PRIVATE] = Buffer.allocUnsafeSlow(next);
+      private_bytes += next;
+      if (this[WATCHED] !== true) {
+        this[WATCHED] = true;
+        this.once('close', forget_private);
+      }
+    }
+    chosen = this[PRIVATE] ?? shared; // last: the callbacks above may set up other sockets
   }
-  chosen = this[PRIVATE] ?? shared; // last: the callbacks above may set up other sockets
-  return true;
+  return more;
+}
+
+/** @internal Bytes of private read buffers waiting for reads (for specs). */
+export function private_read_bytes(): number {
+  return private_bytes;
 }
 
 /** `onread` options for a new `net.Socket`; one object serves every socket. */

@@ -110,6 +110,13 @@ function on_socket_timeout(this: Owned): void {
 }
 function ignore(): void {}
 
+/** What a socket's own stream buffer holds (bytes that came before a Stream took it). */
+function take_buffered(socket: net.Socket): Buffer {
+  const parts: Buffer[] = [];
+  for (let part = socket.read() as Buffer | null; part !== null; part = socket.read() as Buffer | null) parts.push(part);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
 /** An adopted socket's on_connect, on the tick after adoption. */
 function connect_later(stream: Stream): void {
   stream._connect_later();
@@ -185,6 +192,10 @@ export class Stream extends Channel implements OutboxHost {
   private connect_host: string | undefined;
   private upgrade_options: TlsOptions | null = null;
   private pause_reported = false;
+  /** Adopted while still connecting: whether it is a Unix socket is known only once connected. */
+  private adopted_connecting = false;
+  /** Bytes an adopted socket had received before this stream took it (delivered after on_connect). */
+  private early: Buffer | null = null;
 
   /**
    * @param options - `{ engine, socket }`; with `socket`, the stream drives that socket and
@@ -687,6 +698,7 @@ export class Stream extends Channel implements OutboxHost {
       return;
     }
     this.state = socket.connecting ? 'connecting' : 'open';
+    this.adopted_connecting = socket.connecting;
     this.attach(socket, address);
     if (this.state === 'open') this.on_connected();
   }
@@ -717,8 +729,14 @@ export class Stream extends Channel implements OutboxHost {
     if (address?.kind === 'unix') this.unix_path = address.path;
     this._register();
     (socket as Owned)[OWNER] = this;
-    if (reads_onread(socket)) set_read_sink(socket, this);
-    else socket.on('data', on_socket_data);
+    if (reads_onread(socket)) {
+      set_read_sink(socket, this);
+      // Bytes that arrived before (an on_accept that adopted the socket later) wait in Node's
+      // stream buffer: take them, to deliver after on_connect.
+      if (socket.readableLength > 0) this.early = take_buffered(socket);
+    } else {
+      socket.on('data', on_socket_data);
+    }
     socket.on('end', on_socket_end);
     socket.on('error', on_socket_error);
     socket.on('close', on_socket_close);
@@ -769,6 +787,11 @@ export class Stream extends Channel implements OutboxHost {
     if (this.state !== 'open') return; // closed before it was reported: on_close alone
     this._call('on_connect');
     this.report_pause();
+    const early = this.early;
+    if (early !== null) {
+      this.early = null;
+      this._on_data(early);
+    }
   }
 
   /** @internal The socket idled for `idle_timeout` ms. */
@@ -836,7 +859,7 @@ export class Stream extends Channel implements OutboxHost {
     this.was_connected = true;
     const socket = this._socket!;
     // An adopted socket that was still connecting: only now can a Unix one be told from TCP.
-    if (this.unix_path === null && this.target === '' && socket.remoteAddress === undefined && this.tls_options === null) this.unix_path = '';
+    if (this.adopted_connecting && this.unix_path === null && socket.remoteAddress === undefined) this.unix_path = '';
     if (this.unix_path === null) socket.setNoDelay(this.nodelay);
     if (this.idle_ms > 0) this.arm_idle(socket);
     if (this.user_paused) socket.pause();

@@ -9,8 +9,8 @@ import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Client, Connection, Engine, Server } from '../lib/index.js';
-import { reads_onread } from '../lib/read_buffer.js';
+import { Client, Connection, Engine, Server, StreamServer } from '../lib/index.js';
+import { private_read_bytes, reads_onread } from '../lib/read_buffer.js';
 import { start_server } from './_channels.js';
 import { deferred, raw_connect, rng, TCP4, UNIX, within, type Transport } from './_helpers.js';
 
@@ -149,6 +149,78 @@ function over(transport: Transport): void {
     assert.ok(largest >= 16384, `some reads were bulk reads (largest ${largest} bytes)`);
     assert.is(sha(Buffer.concat(chunks)), sha(Buffer.concat([bulk, tail])), 'every byte, in order, unchanged');
     await s.stop();
+    assert.is(private_read_bytes(), 0, 'closed sockets hold no private read buffers');
+  });
+
+  t('a socket on_accept keeps for later: bytes wait in Node\'s stream buffer, then reach the Stream after on_connect', async () => {
+    const engine = new Engine();
+    const later = deferred<net.Socket>();
+    class Deferring extends StreamServer {
+      override on_accept(socket: net.Socket): void {
+        later.resolve(socket); // adopted only after the client's bytes have arrived
+      }
+    }
+    const server = new Deferring({ engine });
+    const listening = deferred();
+    server.on_listen = () => listening.resolve();
+    server.listen(transport.listen_address());
+    await within(listening.promise);
+    const raw = raw_connect(transport.connect_address(server.local_address));
+    const events: string[] = [];
+    const got = deferred();
+    try {
+      raw.write('early\nbird\n');
+      const socket = await within(later.promise);
+      await within(new Promise<void>((resolve) => {
+        const check = (): void => (socket.readableLength >= 11 ? resolve() : void setImmediate(check));
+        check();
+      }), 5000, 'the bytes to be buffered');
+      class Late extends Connection {
+        override on_connect(): void {
+          events.push('on_connect');
+          this.read_delimiter = '\n';
+        }
+        override on_read(line: Buffer): void {
+          events.push(line.toString());
+          if (events.length === 3) got.resolve();
+        }
+      }
+      new Late({ engine, socket });
+      await within(got.promise);
+      assert.equal(events, ['on_connect', 'early', 'bird']);
+    } finally {
+      raw.destroy();
+      await within(engine.stop({ timeout: 2000 }));
+    }
+  });
+
+  t('a socket on_accept reads itself (for await) gets every byte, as without onread', async () => {
+    const engine = new Engine();
+    const received = deferred<Buffer>();
+    class Reading extends StreamServer {
+      override on_accept(socket: net.Socket): void {
+        void (async () => {
+          const parts: Buffer[] = [];
+          for await (const part of socket) parts.push(part as Buffer);
+          socket.end();
+          received.resolve(Buffer.concat(parts));
+        })();
+      }
+    }
+    const server = new Reading({ engine });
+    const listening = deferred();
+    server.on_listen = () => listening.resolve();
+    server.listen(transport.listen_address());
+    await within(listening.promise);
+    const raw = raw_connect(transport.connect_address(server.local_address));
+    const payload = pattern(300_000, 5);
+    raw.end(payload);
+    try {
+      assert.is(sha(await within(received.promise)), sha(payload));
+    } finally {
+      raw.destroy();
+      await within(engine.stop({ timeout: 2000 }));
+    }
   });
 
   t.run();
@@ -157,7 +229,7 @@ function over(transport: Transport): void {
 over(TCP4);
 over(UNIX);
 
-const other = suite('onread: where it is not used');
+const other = suite('onread: fallbacks and edges');
 
 other('TLS servers keep Node’s own accept path (their sockets are wrapped by TLS)', async () => {
   const { readFileSync } = await import('node:fs');
@@ -234,6 +306,59 @@ other('accepted sockets are announced on diagnostics_channel "net.server.socket"
     await s.stop();
   } finally {
     diagnostics_channel.unsubscribe('net.server.socket', listener);
+  }
+});
+
+other('a throwing \'data\' listener on a bulk read: the error is still uncaught, and no kept chunk is overwritten', async () => {
+  const engine = new Engine();
+  const source = pattern(4 * 1024 * 1024, 21);
+  const uncaught: Error[] = [];
+  const on_uncaught = (err: Error): void => {
+    uncaught.push(err);
+  };
+  process.on('uncaughtException', on_uncaught);
+  const kept: { data: Buffer; copy: Buffer; at: number }[] = [];
+  const ended = deferred();
+  let thrown = 0;
+  class Throwing extends StreamServer {
+    override on_accept(socket: net.Socket): void {
+      let at = 0;
+      socket.on('data', (data: Buffer) => {
+        kept.push({ data, copy: Buffer.from(data), at });
+        at += data.length;
+        // Throw on a chunk handed on without a copy (a whole private buffer).
+        if (thrown === 0 && data.length >= 65536 && data.buffer.byteLength === data.length) {
+          thrown++;
+          throw new Error('boom');
+        }
+      });
+      socket.on('end', () => {
+        socket.end();
+        ended.resolve();
+      });
+    }
+  }
+  const server = new Throwing({ engine });
+  const listening = deferred();
+  server.on_listen = () => listening.resolve();
+  server.listen(['127.0.0.1', 0]);
+  try {
+    await within(listening.promise);
+    const raw = raw_connect(['127.0.0.1', (server.local_address as { port: number }).port]);
+    raw.end(source);
+    await within(ended.promise, 10000, 'the whole upload');
+    raw.destroy();
+    await within(new Promise<void>((resolve) => setImmediate(resolve)));
+    assert.is(thrown, 1, 'the listener threw on a private buffer');
+    assert.equal(uncaught.map((e) => e.message), ['boom'], 'the throw was not swallowed');
+    for (const [i, k] of kept.entries()) {
+      assert.ok(k.data.equals(k.copy), `chunk ${i} unchanged after delivery`);
+      assert.ok(k.copy.equals(source.subarray(k.at, k.at + k.copy.length)), `chunk ${i} right at delivery`);
+    }
+    assert.is(kept.reduce((n, k) => n + k.data.length, 0), source.length);
+  } finally {
+    process.off('uncaughtException', on_uncaught);
+    await within(engine.stop({ timeout: 2000 }));
   }
 });
 
