@@ -398,7 +398,10 @@ export class Stream extends Channel implements OutboxHost {
   resume_reading(): void {
     if (!this.user_paused) return;
     this.user_paused = false;
-    if (!this.overflowed) this._socket?.resume();
+    // (Not the plain socket of a STARTTLS upgrade still waiting for its TLS layer: its bytes
+    // are the handshake's, and the TLS bridge resumes it when it reads.)
+    const waiting_for_tls = this.upgrading && this.plain_outbox !== null;
+    if (!this.overflowed && !waiting_for_tls) this._socket?.resume();
     this.schedule_drain();
   }
 
@@ -565,7 +568,7 @@ export class Stream extends Channel implements OutboxHost {
     // turns our close into a reset.
     if (this.reader.buffered > 0) this.reader.framer.clear();
     // (A socket reading through onread is reading already unless it was paused.)
-    if (!reads_onread(socket) || this.user_paused || this.overflowed) socket.resume();
+    if (!reads_onread(socket) || socket.isPaused()) socket.resume();
     if (state !== 'connecting') this.outbox.flush();
     if (this.outbox.idle) this.finish_flush();
   }
