@@ -9,7 +9,7 @@ import * as crypto from 'node:crypto';
 import type * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Client, Connection, Engine, Server, StreamServer } from '../lib/index.js';
+import { Client, Connection, Engine, Server, StreamServer, type Address } from '../lib/index.js';
 import { private_read_bytes, reads_onread } from '../lib/read_buffer.js';
 import { start_server } from './_channels.js';
 import { deferred, raw_connect, rng, TCP4, UNIX, within, type Transport } from './_helpers.js';
@@ -32,6 +32,14 @@ function pattern(n: number, seed: number): Buffer {
   const out = Buffer.allocUnsafe(n);
   for (let i = 0; i < n; i += 4) out.writeUInt32LE((next() * 2 ** 32) >>> 0, i);
   return out;
+}
+
+/** Listens `server` on `address` and resolves once it listens. */
+async function listening(server: StreamServer, address: Address): Promise<void> {
+  const ready = deferred();
+  server.on_listen = () => ready.resolve();
+  server.listen(address);
+  await within(ready.promise);
 }
 
 function sha(b: Buffer): string {
@@ -161,10 +169,7 @@ function over(transport: Transport): void {
       }
     }
     const server = new Deferring({ engine });
-    const listening = deferred();
-    server.on_listen = () => listening.resolve();
-    server.listen(transport.listen_address());
-    await within(listening.promise);
+    await listening(server, transport.listen_address());
     const raw = raw_connect(transport.connect_address(server.local_address));
     const events: string[] = [];
     const got = deferred();
@@ -208,10 +213,7 @@ function over(transport: Transport): void {
       }
     }
     const server = new Reading({ engine });
-    const listening = deferred();
-    server.on_listen = () => listening.resolve();
-    server.listen(transport.listen_address());
-    await within(listening.promise);
+    await listening(server, transport.listen_address());
     const raw = raw_connect(transport.connect_address(server.local_address));
     const payload = pattern(300_000, 5);
     raw.end(payload);
@@ -246,10 +248,7 @@ other('TLS servers keep Node’s own accept path (their sockets are wrapped by T
     engine,
     tls: { key: readFileSync(fixtures + 'server.key'), cert: readFileSync(fixtures + 'server.crt') },
   });
-  const listening = deferred();
-  server.on_listen = () => listening.resolve();
-  server.listen(['127.0.0.1', 0]);
-  await within(listening.promise);
+  await listening(server, ['127.0.0.1', 0]);
   const client = new Client({ engine, tls: { rejectUnauthorized: false } }).connect(server.local_address as { host: string; port: number });
   const conn = await within(accepted.promise);
   assert.not.ok(reads_onread(socket_of(conn)));
@@ -339,11 +338,8 @@ other('a throwing \'data\' listener on a bulk read: the error is still uncaught,
     }
   }
   const server = new Throwing({ engine });
-  const listening = deferred();
-  server.on_listen = () => listening.resolve();
-  server.listen(['127.0.0.1', 0]);
   try {
-    await within(listening.promise);
+    await listening(server, ['127.0.0.1', 0]);
     const raw = raw_connect(['127.0.0.1', (server.local_address as { port: number }).port]);
     raw.end(source);
     await within(ended.promise, 10000, 'the whole upload');
