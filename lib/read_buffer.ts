@@ -85,8 +85,10 @@ function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
     shared.copy(chunk, 0, 0, n);
     next = n === READ_SIZE ? READ_SIZE : 0;
   } else {
-    private_bytes -= buf.length; // read into: no longer waiting
-    this[PRIVATE] = undefined;
+    if (this[PRIVATE] === buf) {
+      private_bytes -= buf.length; // read into: no longer waiting
+      this[PRIVATE] = undefined;
+    }
     if (n * 4 >= buf.length) {
       chunk = n === buf.length ? buf : buf.subarray(0, n); // handed on as it is
     } else {
@@ -138,7 +140,10 @@ export const READ_OPTIONS: net.OnReadOpts = Object.freeze({ buffer: next_buffer,
 
 const MARK: unique symbol = Symbol('trousers.onread');
 
-/** Marks a socket created with {@link READ_OPTIONS} (its bytes never arrive as 'data' events). */
+/**
+ * Marks a socket created with {@link READ_OPTIONS}: its bytes reach the Stream set with
+ * {@link set_read_sink}, or without one go into Node's own stream buffer.
+ */
 export function mark_onread(socket: net.Socket): void {
   (socket as net.Socket & { [MARK]?: true })[MARK] = true;
 }
