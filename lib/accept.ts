@@ -27,6 +27,15 @@ interface ServerInternals {
   _handle?: ListenHandle | null;
   _connections?: number;
   allowHalfOpen?: boolean;
+  pauseOnConnect?: boolean;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  highWaterMark?: number;
+}
+
+/** Whether the server was given options that Node applies to each accepted socket. */
+function uses_socket_options(server: ServerInternals): boolean {
+  return server.pauseOnConnect === true || server.noDelay === true || server.keepAlive === true;
 }
 
 /**
@@ -41,8 +50,9 @@ export function accept_with_onread(server: net.Server): boolean {
     return false;
   }
   handle.onconnection = function onconnection(this: unknown, err: number, client?: object): void {
-    // Errors, and Node's own maxConnections (trousers does not set it), take Node's path.
-    if (err !== 0 || client === undefined || typeof server.maxConnections === 'number') {
+    // Errors, and server options this copy of Node's accept does not carry over (trousers
+    // sets none of them), take Node's path.
+    if (err !== 0 || client === undefined || typeof server.maxConnections === 'number' || uses_socket_options(internals)) {
       original.call(this, err, client);
       return;
     }
@@ -51,6 +61,8 @@ export function accept_with_onread(server: net.Server): boolean {
       allowHalfOpen: internals.allowHalfOpen === true,
       readable: true,
       writable: true,
+      readableHighWaterMark: internals.highWaterMark,
+      writableHighWaterMark: internals.highWaterMark,
       onread: READ_OPTIONS,
     } as net.SocketConstructorOpts);
     mark_onread(socket);
