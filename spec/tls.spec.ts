@@ -1479,6 +1479,73 @@ x('the command line: a server, and a client that upgrades and prints the replies
 });
 
 v.run();
+st('resume_reading while a STARTTLS upgrade waits for its plaintext file: the ClientHello that arrives meanwhile is not lost', async () => {
+  // The server answers STARTTLS with a 16 MB plaintext file, then OK, and upgrades. The TLS
+  // layer goes in only once the file is out, and the client holds the file back until its
+  // ClientHello has reached the server: the hello arrives while the upgrade waits.
+  const { file } = make_file(files_dir, 'window.bin', 16 * 1024 * 1024);
+  const size = fs.statSync(file).size;
+  const in_window = deferred<RecConn>();
+  class WindowConn extends RecConn {
+    override on_connect(): void {
+      super.on_connect();
+      this.read_delimiter = '\r\n';
+    }
+    override on_read(line: Buffer): void {
+      if (line.toString() !== 'STARTTLS') return;
+      this.write_file(file);
+      this.write('OK\r\n');
+      this.pause_reading();
+      this.start_tls(SERVER);
+      this.resume_reading(); // inside the window: the plain socket must stay with the bridge
+      in_window.resolve(this);
+    }
+  }
+  /** A WireTap that keeps the raw socket paused until released. */
+  class HeldTap extends WireTap {
+    held = true;
+    override _read(): void {
+      if (!this.held) super._read();
+    }
+    release(): void {
+      this.held = false;
+      super._read();
+    }
+  }
+  const s = await start_tls_server(TCP4, WindowConn, null);
+  const raw = raw_connect(s.address);
+  try {
+    await within(new Promise((resolve) => raw.once('connect', resolve)));
+    raw.pause();
+    raw.write('STARTTLS\r\n');
+    const conn = await within(in_window.promise, 5000, 'STARTTLS at the server');
+    const tap = new HeldTap(raw, null, Buffer.from('OK\r\n'));
+    const client = tls.connect({ socket: tap as unknown as net.Socket, ca: CA, servername: 'localhost' });
+    const secure = new Promise<void>((resolve, reject) => {
+      client.once('secureConnect', () => resolve());
+      client.once('error', reject);
+    });
+    // The hello is on the wire; let the server's loop see it while the upgrade still waits.
+    await within(new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (tap.wire_out.length > 0) raw.write(Buffer.alloc(0), () => resolve());
+        else setImmediate(check);
+      };
+      check();
+    }));
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.not.ok(conn.secure, 'still waiting for the file to go out');
+    tap.release();
+    await within(Promise.all([secure, conn.handshake_p.promise]), 10000, 'both handshakes');
+    assert.is(tap.plain_in.length, size + 'OK\r\n'.length, 'the whole file, then OK, in plaintext');
+    assert.ok(conn.secure);
+    client.destroy();
+  } finally {
+    raw.destroy();
+    await s.stop();
+  }
+});
+
 st.run();
 o.run();
 x.run();
