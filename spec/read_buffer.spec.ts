@@ -308,6 +308,32 @@ other('accepted sockets are announced on diagnostics_channel "net.server.socket"
   }
 });
 
+other('a TCP connection whose peer reset before accept is still taken for TCP (not Unix)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const engine = new Engine();
+  const connected = deferred<Connection>();
+  class Conn extends Connection {
+    override on_connect(): void {
+      connected.resolve(this);
+    }
+    override on_error(): void {}
+  }
+  const server = new Server(Conn, { engine });
+  try {
+    await listening(server, ['127.0.0.1', 0]);
+    const port = (server.local_address as { port: number }).port;
+    // A child connects and resets while this process is blocked, so the reset comes before
+    // the accept and the accepted socket cannot tell its peer's address.
+    const child = spawnSync(process.execPath, ['-e', `const s = require('net').connect(${port}, '127.0.0.1', () => s.resetAndDestroy())`], { timeout: 5000 });
+    assert.is(child.status, 0);
+    const conn = await within(connected.promise, 5000, 'the accepted connection');
+    assert.is(typeof conn.local_address, 'object', `local_address ${JSON.stringify(conn.local_address)}`);
+    assert.is((conn.local_address as { port: number }).port, port);
+  } finally {
+    await within(engine.stop({ timeout: 2000 }));
+  }
+});
+
 other('a throwing \'data\' listener on a bulk read: the error is still uncaught, and no kept chunk is overwritten', async () => {
   const engine = new Engine();
   const source = pattern(4 * 1024 * 1024, 21);
