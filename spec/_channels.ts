@@ -3,7 +3,7 @@
  * that records what happens to it.
  */
 
-import { Client, Connection, Engine, Server, type Address, type ConnectError } from '../lib/index.js';
+import { Client, Connection, Engine, Server, type Address, type ConnectError, type StreamServerOptions } from '../lib/index.js';
 import { deferred, within, type Deferred, type Transport } from './_helpers.js';
 
 /** A started trousers server and the address to reach it. */
@@ -20,9 +20,10 @@ export async function start_server<C extends Connection>(
   transport: Transport,
   Conn: new (options: ConstructorParameters<typeof Connection>[0]) => C,
   engine = new Engine(),
+  options: Omit<StreamServerOptions, 'engine'> = {},
 ): Promise<Started<C>> {
   const listening = deferred();
-  const server = new Server<C>(Conn as never, { engine });
+  const server = new Server<C>(Conn as never, { ...options, engine });
   server.on_listen = () => listening.resolve();
   server.on_error = (err: Error) => listening.reject(err);
   server.listen(transport.listen_address());

@@ -31,7 +31,7 @@ import {
   type TlsOptions,
 } from '../lib/index.js';
 import * as starttls_lines from '../examples/starttls_lines.js';
-import { Recorder, strings, type Started } from './_channels.js';
+import { Recorder, start_server, strings, type Started } from './_channels.js';
 import { capture_stderr, deferred, has_ipv6, raw_connect, rng, temp_dir, TCP4, TCP6, UNIX, within, type Deferred, type Transport } from './_helpers.js';
 
 // ------------------------------------------------------------------------ fixtures
@@ -52,24 +52,13 @@ const TLS_VERSION = /^TLSv1\.[23]$/;
 // ------------------------------------------------------------------------ helpers
 
 /** Starts `new Server(Conn, { engine, tls })` on `transport`; resolves once it listens. */
-async function start_tls_server<C extends Connection>(
+function start_tls_server<C extends Connection>(
   transport: Transport,
   Conn: new (options: ConstructorParameters<typeof Connection>[0]) => C,
   tls_options: (TlsOptions & { handshake_timeout?: number }) | null,
   engine = new Engine(),
 ): Promise<Started<C>> {
-  const listening = deferred();
-  const server = new Server<C>(Conn as never, tls_options === null ? { engine } : { engine, tls: tls_options });
-  server.on_listen = () => listening.resolve();
-  server.on_error = (err: Error) => listening.reject(err);
-  server.listen(transport.listen_address());
-  await within(listening.promise, 5000, 'listen');
-  return {
-    server,
-    engine,
-    address: transport.connect_address(server.local_address),
-    stop: () => within(engine.stop({ timeout: 2000 }), 8000, 'engine.stop'),
-  };
+  return start_server(transport, Conn, engine, tls_options === null ? {} : { tls: tls_options });
 }
 
 /** A Recorder that also records the TLS callbacks and counts `on_write`. */
