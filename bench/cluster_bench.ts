@@ -28,7 +28,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run_cluster, type ClusterHandle } from '../lib/cluster.js';
+import { run_cluster, type ClusterHandle } from '../lib/cluster/index.js';
 import { Server, type InetAddress } from '../lib/index.js';
 import { Line } from './servers/trousers_line.js';
 

@@ -29,9 +29,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Framer, NO_FRAME } from '../lib/framing.js';
-import { compile_delimiter, type CompiledDelimiter } from '../lib/delimiter.js';
-import { Struct } from '../lib/struct.js';
+import { Framer, NO_FRAME } from '../lib/engine/framing.js';
+import { compile_delimiter, type CompiledDelimiter } from '../lib/engine/delimiter.js';
+import { Struct } from '../lib/engine/struct.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const ROOT = path.resolve(HERE, '..', '..');

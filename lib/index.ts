@@ -14,19 +14,18 @@
  * @module
  */
 
-export { Engine, type Timer, type StopOptions } from './engine.js';
-export { Channel, type ChannelOptions } from './channel.js';
-export { Stream, type StreamOptions, type ConnectOptions, type WriteFileOptions } from './stream.js';
-export { StreamServer, type StreamServerOptions } from './stream_server.js';
-export { Datagram, type DatagramOptions } from './datagram.js';
-export { Client } from './client.js';
-export { Connection } from './connection.js';
-export { Server, type ConnectionClass } from './server.js';
-export { Struct, type StructValue } from './struct.js';
-export type { TlsOptions, TlsInfo } from './tls.js';
-export { Framer, NO_FRAME } from './framing.js';
-export type { ReadDelimiter } from './delimiter.js';
-export type { Address, InetAddress, ReportedAddress } from './address.js';
+export { Engine, type Timer, type StopOptions } from './engine/engine.js';
+export { Channel, type ChannelOptions } from './engine/channel.js';
+export { Stream, type StreamOptions, type ConnectOptions, type WriteFileOptions } from './engine/stream.js';
+export { StreamServer, type StreamServerOptions } from './engine/stream_server.js';
+export { Datagram, type DatagramOptions } from './engine/datagram.js';
+export { Client } from './engine/client.js';
+export { Server, Connection, type ConnectionClass } from './engine/server.js';
+export { Struct, type StructValue } from './engine/struct.js';
+export type { TlsOptions, TlsInfo } from './engine/tls.js';
+export { Framer, NO_FRAME } from './engine/framing.js';
+export type { ReadDelimiter } from './engine/delimiter.js';
+export type { Address, InetAddress, ReportedAddress } from './engine/address.js';
 export {
   TrousersError,
   ConnectError,
@@ -42,4 +41,4 @@ export {
   StructError,
   TlsError,
   type TrousersErrorOptions,
-} from './errors.js';
+} from './engine/errors.js';

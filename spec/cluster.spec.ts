@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClusterError, is_primary, run_cluster, type ClusterHandle, type ClusterOptions, type WorkerExit } from '../lib/cluster.js';
+import { ClusterError, is_primary, run_cluster, type ClusterHandle, type ClusterOptions, type WorkerExit } from '../lib/cluster/index.js';
 import type { InetAddress } from '../lib/index.js';
 import { capture_stderr, countdown, deferred, sock_path, within } from './_helpers.js';
 

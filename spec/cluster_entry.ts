@@ -22,7 +22,7 @@
  * @module
  */
 import { Connection, Server, type StreamOptions } from '../lib/index.js';
-import { run_cluster, type ClusterHandle } from '../lib/cluster.js';
+import { run_cluster, type ClusterHandle } from '../lib/cluster/index.js';
 
 const mode = process.argv[2] ?? 'serve';
 const CRLF = Buffer.from('\r\n');

@@ -4,9 +4,9 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compile_delimiter, read_limit } from '../lib/delimiter.js';
-import { Struct } from '../lib/struct.js';
-import { StructError } from '../lib/errors.js';
+import { compile_delimiter, read_limit } from '../lib/engine/delimiter.js';
+import { Struct } from '../lib/engine/struct.js';
+import { StructError } from '../lib/engine/errors.js';
 
 function throws_exactly(value: unknown, Kind: typeof TypeError | typeof RangeError, label: string): void {
   try {

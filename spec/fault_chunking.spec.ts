@@ -14,7 +14,7 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compile_delimiter } from '../lib/delimiter.js';
+import { compile_delimiter } from '../lib/engine/delimiter.js';
 import { Connection, Engine, Framer, NO_FRAME, Server, Struct, type ReadDelimiter } from '../lib/index.js';
 import { deferred, rng, TCP4, UNIX, within, type Deferred, type Transport } from './_helpers.js';
 import { fault_baseline, guard, HostilePeer, type Pace } from './_hostile.js';

@@ -9,9 +9,9 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Framer, NO_FRAME } from '../lib/framing.js';
-import { compile_delimiter, type CompiledDelimiter } from '../lib/delimiter.js';
-import { Struct } from '../lib/struct.js';
+import { Framer, NO_FRAME } from '../lib/engine/framing.js';
+import { compile_delimiter, type CompiledDelimiter } from '../lib/engine/delimiter.js';
+import { Struct } from '../lib/engine/struct.js';
 import { rng } from './_helpers.js';
 
 type Frame = Buffer | unknown[];

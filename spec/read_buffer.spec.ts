@@ -10,7 +10,7 @@ import type * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Client, Connection, Engine, Server, StreamServer, type Address } from '../lib/index.js';
-import { private_read_bytes, reads_onread } from '../lib/read_buffer.js';
+import { private_read_bytes, reads_onread } from '../lib/engine/read_buffer.js';
 import { start_server } from './_channels.js';
 import { deferred, raw_connect, rng, TCP4, UNIX, within, type Transport } from './_helpers.js';
 

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { endianness } from 'node:os';
-import { Struct } from '../lib/struct.js';
-import { StructError } from '../lib/errors.js';
+import { Struct } from '../lib/engine/struct.js';
+import { StructError } from '../lib/engine/errors.js';
 
 // Reference byte vectors below were produced with CPython's struct module and pasted as literals.
 

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { Client } from '../client.js';
-import type { ConnectError } from '../errors.js';
+import { Client } from '../engine/client.js';
+import type { ConnectError } from '../engine/errors.js';
 import { resolve_address, type ConnectionAddress } from './address.js';
 import { Endpoint } from './endpoint.js';
 import { handshake } from './handshake.js';

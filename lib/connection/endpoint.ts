@@ -20,8 +20,8 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { ChannelClosedError, SocketError } from '../errors.js';
-import type { Stream } from '../stream.js';
+import { ChannelClosedError, SocketError } from '../engine/errors.js';
+import type { Stream } from '../engine/stream.js';
 import { ConnectionEOFError, ProtocolError } from './errors.js';
 import { encode_message, HEADER, LONG_HEADER, LONG_MARK } from './wire.js';
 

@@ -27,9 +27,9 @@
 
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { Connection } from '../connection.js';
-import { ChannelClosedError, type ListenError } from '../errors.js';
-import { StreamServer } from '../stream_server.js';
+import { Connection } from '../engine/server.js';
+import { ChannelClosedError, type ListenError } from '../engine/errors.js';
+import { StreamServer } from '../engine/stream_server.js';
 import { listener_address, resolve_address, type ConnectionAddress, type Family, type ListenerAddress } from './address.js';
 import { Endpoint } from './endpoint.js';
 import { handshake } from './handshake.js';

@@ -1,5 +1,6 @@
 /**
- * Server: a {@link StreamServer} that wraps every accepted socket in a connection class.
+ * Server and Connection: a {@link StreamServer} that wraps every accepted socket in a
+ * connection class, and that class's base, a {@link Stream} that knows its server.
  *
  * ```ts
  * class Echo extends Connection {
@@ -21,9 +22,28 @@
  */
 
 import type * as net from 'node:net';
-import { Connection } from './connection.js';
 import { StreamServer, type StreamServerOptions } from './stream_server.js';
-import { stream_of, type StreamOptions } from './stream.js';
+import { Stream, stream_of, type StreamOptions } from './stream.js';
+
+/** A stream accepted by a server; `server` points at it. */
+export class Connection extends Stream {
+  /** The server that accepted this connection (set by `Server.on_accept`). */
+  server: Server | null = null;
+
+  /** @param options - `{ engine, socket }` */
+  constructor(options: StreamOptions = {}) {
+    super(options);
+  }
+
+  /** @internal Leaves `server.channels` before `on_close` runs. */
+  protected override _finish_close(): void {
+    if (this.closed) return;
+    const server = this.server;
+    server?.channels.delete(this);
+    super._finish_close();
+    server?._maybe_finish_close();
+  }
+}
 
 /** A connection class a server can build: `new ConnectionClass({ engine, socket })`. */
 export type ConnectionClass<C extends Connection = Connection> = new (options: StreamOptions) => C;

@@ -75,10 +75,10 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import type { ReportedAddress } from './address.js';
-import type { Engine, StopOptions } from './engine.js';
-import { TrousersError } from './errors.js';
-import { StreamServer } from './stream_server.js';
+import type { ReportedAddress } from '../engine/address.js';
+import type { Engine, StopOptions } from '../engine/engine.js';
+import { TrousersError } from '../engine/errors.js';
+import { StreamServer } from '../engine/stream_server.js';
 
 /** Options of {@link run_cluster}. Each says which role reads it. */
 export interface ClusterOptions {
