@@ -21,6 +21,16 @@ export { StreamServer, type StreamServerOptions } from './engine/stream_server.j
 export { Datagram, type DatagramOptions } from './engine/datagram.js';
 export { Client } from './engine/client.js';
 export { Server, Connection, type ConnectionClass } from './engine/server.js';
+export {
+  observe,
+  listening,
+  connected,
+  closed,
+  WaitTimeoutError,
+  type ChannelObserver,
+  type ObservedEvent,
+  type WaitOptions,
+} from './engine/compose.js';
 export { Struct, type StructValue } from './engine/struct.js';
 export type { TlsOptions, TlsInfo } from './engine/tls.js';
 export { Framer, NO_FRAME } from './engine/framing.js';

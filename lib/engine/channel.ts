@@ -15,6 +15,7 @@
 
 import { Engine } from './engine.js';
 import { CallbackError, ChannelClosedError } from './errors.js';
+import type { ChannelObserver } from './compose.js';
 
 /** Options every channel accepts. */
 export interface ChannelOptions {
@@ -34,6 +35,8 @@ export abstract class Channel {
   protected _closed = false;
   /** @internal Registered in `engine.channels`. */
   private registered = false;
+  /** @internal Observers added with `observe()`; null while there are none (the common case). */
+  private observers: ChannelObserver[] | null = null;
 
   /** @param options - `{ engine }` */
   constructor(options: ChannelOptions = {}) {
@@ -98,7 +101,38 @@ export abstract class Channel {
     if (this._closed) return;
     this._closed = true;
     this._call('on_close');
+    this.observers = null;
     if (this.registered) this.engine._remove(this);
+  }
+
+  /**
+   * Adds an observer (see `observe()` in `compose.ts`); returns its remover.
+   * @internal
+   */
+  _observe(observer: ChannelObserver): () => void {
+    (this.observers ??= []).push(observer);
+    return () => {
+      const list = this.observers;
+      if (list === null) return;
+      const at = list.indexOf(observer);
+      if (at >= 0) list.splice(at, 1);
+      if (list.length === 0) this.observers = null;
+    };
+  }
+
+  /** @internal Tells the observers about a callback that has just run. */
+  private _notify(name: CallbackName, args: unknown[]): void {
+    const list = this.observers;
+    if (list === null) return;
+    for (const observer of [...list]) {
+      const fn = (observer as Record<string, ((...a: unknown[]) => void) | undefined>)[name];
+      if (typeof fn !== 'function') continue;
+      try {
+        fn.call(observer, this, ...args);
+      } catch (thrown) {
+        this.engine.report(new CallbackError(`observer ${name}`, thrown));
+      }
+    }
   }
 
   /**
@@ -108,13 +142,15 @@ export abstract class Channel {
    * @returns false when the callback threw
    */
   _call(name: CallbackName, ...args: unknown[]): boolean {
+    let ok = true;
     try {
       (this as unknown as Record<string, (...a: unknown[]) => void>)[name]!(...args);
-      return true;
     } catch (thrown) {
       this._callback_threw(name, thrown);
-      return false;
+      ok = false;
     }
+    if (this.observers !== null) this._notify(name, args);
+    return ok;
   }
 
   /** @internal Routes what a callback threw to `on_error`; a throwing `on_error` closes at once. */
@@ -135,6 +171,7 @@ export abstract class Channel {
       this.engine.report(new CallbackError('on_error', thrown));
       this._safe_close_now();
     }
+    if (this.observers !== null) this._notify('on_error', [err]);
   }
 
   private _safe_close_now(): void {
