@@ -182,8 +182,10 @@ function wait_for<C extends Channel>(
     };
     const stop = channel._observe(observer);
     if (timeout !== undefined) {
+      // Not unref'd: a wait with a time limit keeps the process alive until it settles (at
+      // most `timeout` ms), so `await connected(idle, { timeout })` cannot end the process
+      // with the promise still pending.
       timer = setTimeout(() => settle(new WaitTimeoutError(event, timeout)), timeout);
-      timer.unref?.();
     }
   });
 }
