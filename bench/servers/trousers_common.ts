@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Connection, Engine, Server, type ConnectionClass, type Datagram, type InetAddress } from '../../lib/index.js';
+import { Connection, Engine, listening, Server, type ConnectionClass, type Datagram, type InetAddress } from '../../lib/index.js';
 import type { ListenTarget, RunningServer } from './common.js';
 
 /**
@@ -31,49 +31,27 @@ function running(engine: Engine, address: InetAddress | string | null): RunningS
 }
 
 /** Starts a `Server` building `cls` per connection; resolves once `on_listen` has run. */
-export function start_stream_server<C extends Connection>(
+export async function start_stream_server<C extends Connection>(
   cls: ConnectionClass<C>,
   target: ListenTarget = 0,
   host = '127.0.0.1',
 ): Promise<RunningServer> {
   const engine = new Engine();
-  return new Promise((resolve, reject) => {
-    let listening = false;
-    class BenchServer extends Server<C> {
-      override on_listen(): void {
-        listening = true;
-        resolve(running(engine, this.local_address));
-      }
-
-      override on_error(err: Error): void {
-        if (!listening) reject(err);
-        super.on_error(err);
-      }
-    }
-    new BenchServer(cls, { engine }).listen(typeof target === 'string' ? target : [host, target]);
-  });
+  const server = new Server<C>(cls, { engine });
+  server.listen(typeof target === 'string' ? target : [host, target]);
+  await listening(server);
+  return running(engine, server.local_address);
 }
 
 /** Starts a UDP channel of class `cls` on `[host, port]`; resolves once `on_listen` has run. */
-export function start_datagram<D extends Datagram>(
+export async function start_datagram<D extends Datagram>(
   cls: new (options: { engine: Engine; family: 'udp4' | 'udp6' }) => D,
   port: number,
   host: string,
 ): Promise<RunningServer> {
   const engine = new Engine();
-  return new Promise((resolve, reject) => {
-    let listening = false;
-    const channel = new cls({ engine, family: host.includes(':') ? 'udp6' : 'udp4' });
-    // Plain properties shadow the prototype's callbacks, keeping cls itself untouched.
-    const user_on_error = channel.on_error.bind(channel);
-    channel.on_listen = (): void => {
-      listening = true;
-      resolve(running(engine, channel.local_address));
-    };
-    channel.on_error = (err: Error): void => {
-      if (!listening) reject(err);
-      user_on_error(err);
-    };
-    channel.listen([host, port]);
-  });
+  const channel = new cls({ engine, family: host.includes(':') ? 'udp6' : 'udp4' });
+  channel.listen([host, port]);
+  await listening(channel);
+  return running(engine, channel.local_address);
 }

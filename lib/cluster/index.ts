@@ -75,10 +75,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
-import type { ReportedAddress } from '../engine/address.js';
-import type { Engine, StopOptions } from '../engine/engine.js';
-import { TrousersError } from '../engine/errors.js';
-import { StreamServer } from '../engine/stream_server.js';
+import { listening, StreamServer, TrousersError, type Engine, type ReportedAddress, type StopOptions } from '../index.js';
 
 /** Options of {@link run_cluster}. Each says which role reads it. */
 export interface ClusterOptions {
@@ -590,41 +587,13 @@ class Primary implements ClusterHandle {
 // ------------------------------------------------------------------ worker
 
 /**
- * Resolves with the server's address once its `on_listen` has run; rejects if it closes
- * first. Wraps the instance's `on_listen` / `on_error` / `on_close` meanwhile (the originals
- * still run) and restores them afterwards.
+ * Resolves with the server's address once its `on_listen` has run; rejects with its bind
+ * error (or a ChannelClosedError) if it closes first. Uses the engine's composition API: the
+ * server's own callbacks are never touched.
  */
-function when_listening(server: StreamServer): Promise<ReportedAddress> {
-  if (server.listening && server.local_address !== null) return Promise.resolve(server.local_address);
-  if (server.closed) return Promise.reject(new Error('the server start() returned is closed'));
-  type Hooks = Pick<StreamServer, 'on_listen' | 'on_error' | 'on_close'>;
-  const names = ['on_listen', 'on_error', 'on_close'] as const;
-  const own = new Map<keyof Hooks, unknown>();
-  for (const name of names) if (Object.hasOwn(server, name)) own.set(name, server[name]);
-  const original: Hooks = { on_listen: server.on_listen, on_error: server.on_error, on_close: server.on_close };
-  const restore = (): void => {
-    for (const name of names) {
-      if (own.has(name)) Object.assign(server, { [name]: own.get(name) });
-      else Reflect.deleteProperty(server, name);
-    }
-  };
-  return new Promise((resolve, reject) => {
-    let error: Error | undefined;
-    server.on_listen = function (this: StreamServer): void {
-      restore();
-      resolve(server.local_address ?? '');
-      original.on_listen.call(this);
-    };
-    server.on_error = function (this: StreamServer, err: Error): void {
-      error ??= err;
-      original.on_error.call(this, err);
-    };
-    server.on_close = function (this: StreamServer): void {
-      restore();
-      reject(error ?? new Error('the server closed before listening'));
-      original.on_close.call(this);
-    };
-  });
+async function when_listening(server: StreamServer): Promise<ReportedAddress> {
+  await listening(server);
+  return server.local_address ?? '';
 }
 
 function describe(err: unknown): string {

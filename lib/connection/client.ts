@@ -8,10 +8,9 @@
  * @module
  */
 
-import { Client } from '../engine/client.js';
-import type { ConnectError } from '../engine/errors.js';
+import { connected } from '../index.js';
 import { resolve_address, type ConnectionAddress } from './address.js';
-import { Endpoint } from './endpoint.js';
+import { MessageStream } from './endpoint.js';
 import { handshake } from './handshake.js';
 import { MessageConnection } from './message_connection.js';
 import { resolve_options, type MessageOptions } from './options.js';
@@ -36,15 +35,13 @@ export function connect(address: ConnectionAddress, options: ConnectOptions = {}
   if (address === undefined || address === null) throw new TypeError('connect needs an address');
   const target = resolve_address(address, options.family);
   const timeout = options.timeout;
-  const stream = new Client({ engine: opts.engine });
-  const endpoint = new Endpoint(stream, opts);
-  const connected = new Promise<void>((resolve, reject) => {
-    stream.on_connect = () => resolve();
-    stream.on_connect_error = (err: ConnectError) => reject(err);
-  });
+  const stream = new MessageStream({ engine: opts.engine }, opts);
+  const endpoint = stream.endpoint;
   stream.connect(target.address, timeout === undefined ? {} : { timeout });
+  // Rejects with the ConnectError / ConnectTimeoutError the stream's on_connect_error got.
+  const up = connected(stream);
   return (async () => {
-    await connected;
+    await up;
     if (opts.key !== null) await handshake(endpoint, opts.engine, 'client', opts.key, opts.handshake_timeout, opts.digest);
     return new MessageConnection(endpoint, opts.codec);
   })();

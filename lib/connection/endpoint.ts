@@ -20,8 +20,14 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { ChannelClosedError, SocketError } from '../engine/errors.js';
-import type { Stream } from '../engine/stream.js';
+import {
+  ChannelClosedError,
+  SocketError,
+  Stream,
+  type BufferOverflowError,
+  type ConnectError,
+  type StreamOptions,
+} from '../index.js';
 import { ConnectionEOFError, ProtocolError } from './errors.js';
 import { encode_message, HEADER, LONG_HEADER, LONG_MARK } from './wire.js';
 
@@ -45,6 +51,52 @@ interface Waiter {
 const MESSAGE_OVERHEAD = 64;
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/**
+ * The stream of one message connection, outgoing or accepted: its callbacks are the
+ * endpoint's, by class (nothing is assigned to an instance).
+ * @internal
+ */
+export class MessageStream extends Stream {
+  /** The framing this stream feeds. */
+  readonly endpoint: Endpoint;
+
+  /**
+   * @param options - `{ engine, socket }` as for any Stream
+   * @param limits - the endpoint's limits
+   */
+  constructor(options: StreamOptions, limits: EndpointLimits) {
+    super(options);
+    this.endpoint = new Endpoint(this, limits);
+  }
+
+  override on_read(...args: unknown[]): void {
+    this.endpoint._on_frame(args[0]);
+  }
+
+  override on_incomplete(rest: Buffer): void {
+    this.endpoint.fail(new ProtocolError(`the stream ended inside a message (${rest.length} bytes of it had arrived)`), false);
+  }
+
+  override on_overflow_error(err: BufferOverflowError): void {
+    this.endpoint.fail(new ProtocolError('read buffer overflow', { cause: err }), false);
+  }
+
+  override on_error(err: Error): void {
+    this.endpoint.fail(err, false);
+  }
+
+  /** The connect promise (see `connect()`) reports the failure; nothing is printed. */
+  override on_connect_error(_err: ConnectError): void {}
+
+  override on_resume_writing(): void {
+    this.endpoint._wake_writers();
+  }
+
+  override on_close(): void {
+    this.endpoint._on_close();
+  }
+}
+
 /** Python-compatible message framing over one stream. @internal */
 export class Endpoint {
   /** The stream carrying the messages. */
@@ -64,7 +116,8 @@ export class Endpoint {
   private user_closed = false;
 
   /**
-   * Takes over the stream's read callbacks. The stream's other callbacks stay as they are.
+   * Sets up the framing on the stream; the stream's class ({@link MessageStream}) hands its
+   * callbacks here.
    * @param stream - a connected (or connecting) stream
    * @param limits - see {@link EndpointLimits}
    */
@@ -73,13 +126,6 @@ export class Endpoint {
     this.limits = limits;
     stream.read_delimiter = HEADER;
     stream.buffer_size = limits.buffer_size;
-    stream.on_read = (...args: unknown[]) => this.on_read(args[0]);
-    stream.on_incomplete = (rest: Buffer) =>
-      this.fail(new ProtocolError(`the stream ended inside a message (${rest.length} bytes of it had arrived)`), false);
-    stream.on_overflow_error = (err) => this.fail(new ProtocolError('read buffer overflow', { cause: err }), false);
-    stream.on_error = (err: Error) => this.fail(err, false);
-    stream.on_resume_writing = () => this.wake_writers();
-    stream.on_close = () => this.on_close();
   }
 
   // ------------------------------------------------------------------ receiving
@@ -162,7 +208,8 @@ export class Endpoint {
 
   // ------------------------------------------------------------------ internals
 
-  private on_read(value: unknown): void {
+  /** @internal A frame of the stream (a header value or a payload). */
+  _on_frame(value: unknown): void {
     switch (this.state) {
       case 'header': {
         const n = value as number;
@@ -300,24 +347,26 @@ export class Endpoint {
     this.waiters = [];
     for (const w of waiters) w.reject(err);
     this.notify();
-    this.wake_writers();
+    this._wake_writers();
   }
 
-  private on_close(): void {
+  /** @internal The stream has closed. */
+  _on_close(): void {
     if (this.end === null) {
       const reason = this.stream.close_reason;
       if (reason !== null) this.terminate(new SocketError({ cause: reason }));
       else if (this.state !== 'header') this.terminate(new ProtocolError('the stream ended inside a message'));
       else this.terminate(new ConnectionEOFError());
     }
-    this.wake_writers();
+    this._wake_writers();
   }
 
   private notify(): void {
     for (const fn of [...this.watchers]) fn();
   }
 
-  private wake_writers(): void {
+  /** @internal Writers waiting for room may go on. */
+  _wake_writers(): void {
     const writers = this.writers;
     if (writers.length === 0) return;
     this.writers = [];

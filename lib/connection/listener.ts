@@ -27,11 +27,9 @@
 
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { Connection } from '../engine/server.js';
-import { ChannelClosedError, type ListenError } from '../engine/errors.js';
-import { StreamServer } from '../engine/stream_server.js';
+import { ChannelClosedError, listening, StreamServer } from '../index.js';
 import { listener_address, resolve_address, type ConnectionAddress, type Family, type ListenerAddress } from './address.js';
-import { Endpoint } from './endpoint.js';
+import { MessageStream, type Endpoint } from './endpoint.js';
 import { handshake } from './handshake.js';
 import { MessageConnection } from './message_connection.js';
 import { resolve_options, type MessageOptions, type Resolved } from './options.js';
@@ -70,7 +68,7 @@ const MAX_QUEUED_FAILURES = 16;
 class AcceptServer extends StreamServer {
   /** @internal */
   constructor(
-    private readonly owner: { _accepted(socket: net.Socket): void; _server_closed(): void },
+    private readonly owner: { _accepted(socket: net.Socket): void; _server_error(err: Error): void; _server_closed(): void },
     options: ConstructorParameters<typeof StreamServer>[0],
   ) {
     super(options);
@@ -78,6 +76,12 @@ class AcceptServer extends StreamServer {
 
   override on_accept(socket: net.Socket): void {
     this.owner._accepted(socket);
+  }
+
+  /** Before listening: a failed bind, which `listen()`'s promise reports. After: the listener closes. */
+  override on_error(err: Error): void {
+    this.owner._server_error(err);
+    this.close(false);
   }
 
   override on_close(): void {
@@ -175,8 +179,7 @@ export class Listener implements AsyncIterable<MessageConnection> {
   /** @internal The server accepted a socket. */
   _accepted(socket: net.Socket): void {
     const opts = this.opts;
-    const stream = new Connection({ engine: opts.engine, socket });
-    const endpoint = new Endpoint(stream, opts);
+    const endpoint = new MessageStream({ engine: opts.engine, socket }, opts).endpoint;
     if (opts.key === null) {
       this.ready(new MessageConnection(endpoint, opts.codec));
       return;
@@ -281,29 +284,25 @@ export function listen(address?: ConnectionAddress | null, options: ListenOption
   }
   const target = resolve_address(address, options.family);
   let listener: Listener | null = null;
-  return new Promise<Listener>((resolve, reject) => {
-    const owner = {
-      // Node reports 'listening' before any connection, so the listener exists by then.
-      _accepted: (socket: net.Socket) => (listener === null ? socket.destroy() : listener._accepted(socket)),
-      _server_closed: () => {
-        if (listener !== null) listener._server_closed();
-        else if (target.temp_dir !== null) fs.rmSync(target.temp_dir, { recursive: true, force: true });
-      },
-    };
-    const server = new AcceptServer(owner, options.mode === undefined ? { engine: opts.engine } : { engine: opts.engine, mode: options.mode });
-    server.on_listen = () => {
-      listener = new Listener(server, listener_address(server.local_address)!, target.family, opts, options, target.temp_dir);
-      resolve(listener);
-    };
-    server.on_error = (err: Error) => {
-      if (listener === null) {
-        reject(err as ListenError);
-        server.close(false);
-        return;
-      }
+  const owner = {
+    // Node reports 'listening' before any connection, and the promise chain below runs in
+    // the microtasks right after on_listen, so the listener exists by then.
+    _accepted: (socket: net.Socket) => (listener === null ? socket.destroy() : listener._accepted(socket)),
+    _server_error: (err: Error) => {
+      // Before it listens, the error is a failed bind: listening() below rejects with it.
+      if (listener === null) return;
       opts.engine.report(err);
       listener.close();
-    };
-    server.listen(target.address, backlog);
+    },
+    _server_closed: () => {
+      if (listener !== null) listener._server_closed();
+      else if (target.temp_dir !== null) fs.rmSync(target.temp_dir, { recursive: true, force: true });
+    },
+  };
+  const server = new AcceptServer(owner, options.mode === undefined ? { engine: opts.engine } : { engine: opts.engine, mode: options.mode });
+  server.listen(target.address, backlog);
+  return listening(server).then(() => {
+    listener = new Listener(server, listener_address(server.local_address)!, target.family, opts, options, target.temp_dir);
+    return listener;
   });
 }
