@@ -196,7 +196,7 @@ function rejects(bytes: string | Buffer, pattern: RegExp, options = {}): void {
   try {
     parser.feed(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
   } catch (err) {
-    assert.instance(err, (e: unknown) => e instanceof RedisProtocolError);
+    assert.instance(err, RedisProtocolError);
     assert.is((err as RedisProtocolError).code, 'ERR_REDIS_PROTOCOL');
     assert.match((err as Error).message, pattern);
     return;
@@ -242,7 +242,7 @@ Hostile('a line trickled byte by byte is still bounded', () => {
       thrown = err;
     }
   }
-  assert.instance(thrown, (e: unknown) => e instanceof RedisProtocolError);
+  assert.instance(thrown, RedisProtocolError);
   assert.ok(parser.buffered <= 1026);
 });
 
