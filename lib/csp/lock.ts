@@ -1,0 +1,226 @@
+/**
+ * A CSP process's lock and state (PyCSP's `RemoteLock` plus the `Process` fields it guards):
+ * the one thing channel homes, wherever they are, must hold before they may commit an
+ * offer to the process.
+ *
+ * - An operation (read, write, alternation) begins: state READY, sequence number + 1. It
+ *   posts its requests, then waits until the state leaves READY.
+ * - A home takes the lock (one holder at a time; others wait in arrival order), reads the
+ *   state and sequence number, and while holding it may commit (`notify`: SUCCESS, with the
+ *   result), `poison` or `retire` (only if still READY), then releases it.
+ * - Holders are named by `'<home address>/<channel name>'`, so two channels of the same name
+ *   hosted in different processes never pass for each other (PyCSP names them by channel
+ *   name alone).
+ *
+ * Pure logic: no sockets, no timers.
+ *
+ * @module
+ */
+
+import { FAIL, POISON, READY, RETIRE, SUCCESS } from './header.js';
+import type { Grant } from './home.js';
+
+interface Waiting {
+  holder: string;
+  grant: (g: Grant) => void;
+}
+
+/** The lock and operation state of one CSP process (or one anonymous operation). */
+export class ProcessLock<M = unknown> {
+  /** The process id on the wire: 32 hex digits, a dot and a name (at most 64 bytes). */
+  readonly id: string;
+  /** The sequence number of the current (or last) operation. */
+  seq = 1;
+  /** READY while an operation waits; then SUCCESS, POISON, RETIRE or FAIL. */
+  state = FAIL;
+  /** After SUCCESS: the channel name (or guard id) that completed. */
+  result_id = '';
+  /** After SUCCESS on a read: the message (a local value or pickled bytes). */
+  result: M | null = null;
+  /** After a failure that is not poison or retire (a lost connection, a refused message). */
+  failure: Error | null = null;
+  /** True while an operation uses this lock. */
+  busy = false;
+  /** Home addresses the current operation posted to (for lost-connection checks). */
+  readonly posted = new Set<string>();
+  /** Remote channels this lock has entered (`'addr/name'`): each gets a LEAVE at the end. */
+  readonly entered = new Set<string>();
+  private holder: string | null = null;
+  private waiting: Waiting[] = [];
+  private waiting_head = 0;
+  private wake: (() => void) | null = null;
+  private acked = false;
+  private ack_wake: (() => void) | null = null;
+  private readonly quit_waiters = new Map<string, () => void>();
+
+  /** @param id - the process id (byte string, at most 64 bytes) */
+  constructor(id: string) {
+    this.id = id;
+  }
+
+  /** Starts an operation: READY, next sequence number. */
+  begin(): void {
+    this.state = READY;
+    this.seq++;
+    this.result = null;
+    this.result_id = '';
+    this.failure = null;
+    this.acked = false;
+    this.posted.clear();
+  }
+
+  /** Resolves once the state has left READY (at once if it has). */
+  wait(): Promise<void> {
+    if (this.state !== READY) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
+  }
+
+  /** Resolves once a home acknowledged the last post (PriSelect), or the operation ended. */
+  wait_ack(): Promise<void> {
+    if (this.acked || this.state !== READY) {
+      this.acked = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      this.ack_wake = () => {
+        this.acked = false;
+        resolve();
+      };
+    });
+  }
+
+  private wake_up(): void {
+    const w = this.wake;
+    if (w !== null) {
+      this.wake = null;
+      w();
+    }
+    const a = this.ack_wake;
+    if (a !== null) {
+      this.ack_wake = null;
+      a();
+    }
+  }
+
+  /**
+   * Takes the lock for `holder`: the grant at once when free, else a promise of it (in
+   * arrival order).
+   */
+  acquire(holder: string): Grant | Promise<Grant> {
+    if (this.holder === null) {
+      this.holder = holder;
+      return { state: this.state, seq: this.seq };
+    }
+    return new Promise<Grant>((grant) => this.waiting.push({ holder, grant }));
+  }
+
+  /** Takes the lock for `holder` and calls `grant` with the grant (now or once free). */
+  acquire_then(holder: string, grant: (g: Grant) => void): void {
+    if (this.holder === null) {
+      this.holder = holder;
+      grant({ state: this.state, seq: this.seq });
+      return;
+    }
+    this.waiting.push({ holder, grant });
+  }
+
+  /** Who holds the lock, or null. */
+  get held_by(): string | null {
+    return this.holder;
+  }
+
+  /**
+   * Commit by the holder: SUCCESS on `result_id` with `msg`.
+   * @returns false when `holder` does not hold the lock or the process is not READY (a
+   *   protocol violation: nothing changes)
+   */
+  notify(holder: string, result_id: string, msg: M | null): boolean {
+    if (this.holder !== holder || this.state !== READY) return false;
+    this.result_id = result_id;
+    this.result = msg;
+    this.state = SUCCESS;
+    this.wake_up();
+    return true;
+  }
+
+  /** Poison by the holder (if READY). Returns false when `holder` does not hold the lock. */
+  poison(holder: string): boolean {
+    if (this.holder !== holder) return false;
+    if (this.state === READY) {
+      this.state = POISON;
+      this.wake_up();
+    }
+    return true;
+  }
+
+  /** Retire by the holder (if READY). Returns false when `holder` does not hold the lock. */
+  retire(holder: string): boolean {
+    if (this.holder !== holder) return false;
+    if (this.state === READY) {
+      this.state = RETIRE;
+      this.wake_up();
+    }
+    return true;
+  }
+
+  /** Release by the holder; the next waiting holder gets the lock. Returns false when `holder` does not hold it. */
+  release(holder: string): boolean {
+    if (this.holder !== holder) return false;
+    this.holder = null;
+    if (this.waiting_head < this.waiting.length) {
+      const next = this.waiting[this.waiting_head]!;
+      this.waiting[this.waiting_head++] = undefined as unknown as Waiting;
+      if (this.waiting_head === this.waiting.length) {
+        this.waiting.length = 0;
+        this.waiting_head = 0;
+      }
+      this.holder = next.holder;
+      next.grant({ state: this.state, seq: this.seq });
+    }
+    return true;
+  }
+
+  /** A home acknowledged a post. */
+  ack(): void {
+    this.acked = true;
+    const a = this.ack_wake;
+    if (a !== null) {
+      this.ack_wake = null;
+      a();
+    }
+  }
+
+  /**
+   * Ends a waiting operation with `err` (a lost connection, a refused message): the state
+   * becomes FAIL, so homes drop its requests.
+   */
+  fail(err: Error): void {
+    if (this.state !== READY) return;
+    this.failure = err;
+    this.state = FAIL;
+    this.wake_up();
+  }
+
+  /** A home answered LEAVE: `key` (`'addr/name'`) will send nothing more. */
+  quit(key: string): void {
+    this.entered.delete(key);
+    const w = this.quit_waiters.get(key);
+    if (w !== undefined) {
+      this.quit_waiters.delete(key);
+      w();
+    }
+  }
+
+  /** Resolves once the home `key` answered LEAVE (or was lost: see {@link ProcessLock.quit}). */
+  wait_quit(key: string): Promise<void> {
+    if (!this.entered.has(key)) return Promise.resolve();
+    return new Promise<void>((resolve) => this.quit_waiters.set(key, resolve));
+  }
+
+  /** Keys of homes whose LEAVE answer is awaited. */
+  get quitting(): string[] {
+    return [...this.quit_waiters.keys()];
+  }
+}
