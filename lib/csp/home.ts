@@ -216,11 +216,18 @@ export class ChannelHome<M> {
       }
       if (got instanceof Promise) {
         got.then(
-          (g) => this.pump(g),
-          () => this.pump(null),
+          (g) => {
+            if (g === null) proc.active = false;
+            this.pump(g);
+          },
+          () => {
+            proc.active = false;
+            this.pump(null);
+          },
         );
         return;
       }
+      if (got === null) proc.active = false;
       value = got;
     }
   }
