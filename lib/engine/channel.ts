@@ -153,6 +153,23 @@ export abstract class Channel {
     return ok;
   }
 
+  /**
+   * `on_read` through the invoker, on the per-frame hot path: with `many`, its items are the
+   * arguments; otherwise `first`, and `second` when it is defined. No array is built for the
+   * common shapes. Frames are not observed.
+   * @internal
+   */
+  _call_read(first: unknown, second: unknown, many: unknown[] | null): void {
+    const self = this as unknown as { on_read(...args: unknown[]): void };
+    try {
+      if (many !== null) self.on_read(...many);
+      else if (second === undefined) self.on_read(first);
+      else self.on_read(first, second);
+    } catch (thrown) {
+      this._callback_threw('on_read', thrown);
+    }
+  }
+
   /** @internal Routes what a callback threw to `on_error`; a throwing `on_error` closes at once. */
   _callback_threw(name: CallbackName, thrown: unknown): void {
     if (name === 'on_error') {

@@ -33,7 +33,6 @@ import { format_address, format_reported, inet_address, parse_address, type Addr
 import { Channel, type ChannelOptions } from './channel.js';
 import type { ReadDelimiter } from './delimiter.js';
 import { ListenError, SocketError, TrousersError } from './errors.js';
-import { NO_FRAME } from './framing.js';
 import { Reader } from './reader.js';
 
 /** Options of a {@link Datagram}. */
@@ -235,9 +234,8 @@ export class Datagram extends Channel {
     return this.state === 'bound' ? format_reported(this.local_address) : `${this.state} ${this.printable}`;
   }
 
-  private _closed_now(): boolean {
-    return this.state === 'closed';
-  }
+  /** Whether delivery must stop (made once: the per-packet path builds no closure). */
+  private readonly closed_now = (): boolean => this.state === 'closed';
 
   private bound_socket(operation: string): dgram.Socket {
     this._check_open(operation, this.state === 'closed');
@@ -277,27 +275,11 @@ export class Datagram extends Channel {
   private packet(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.state === 'closed') return;
     const from: InetAddress = { host: rinfo.address, port: rinfo.port, family: rinfo.family === 'IPv6' ? 'IPv6' : 'IPv4' };
-    const reader = this.reader;
     this.sender = from;
     try {
-      if (reader.delimiter === null) {
-        reader.deliver(this, msg, false, from);
-        return;
-      }
-      const framer = reader.framer;
-      framer.feed(msg);
-      while (!this._closed_now()) {
-        const frame = reader.next(true);
-        if (frame === NO_FRAME) break;
-        reader.deliver(this, frame, false, from);
-      }
-      if (framer.length > 0) {
-        const rest = framer.take_all();
-        if (!this._closed_now()) this._call('on_incomplete', rest, from);
-      }
+      this.reader.packet(this, msg, from, this.closed_now);
     } finally {
       this.sender = null;
-      if (reader.buffered > 0) reader.framer.clear();
     }
   }
 }

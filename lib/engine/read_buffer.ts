@@ -45,11 +45,11 @@ const PRIVATE: unique symbol = Symbol('trousers.read_buffer');
 const SINK: unique symbol = Symbol('trousers.read_sink');
 const WATCHED: unique symbol = Symbol('trousers.read_buffer_watched');
 
-/** What receives a socket's bytes: a Stream. */
+/** What receives a socket's bytes: a Stream's private host. */
 export interface ReadSink {
-  _on_data(chunk: Buffer): void;
+  on_data(chunk: Buffer): void;
   /** Bytes it holds unframed: while it holds any, reads do not grow past 64 KiB. */
-  readonly read_buffer_size: number;
+  unframed(): number;
 }
 
 type Reading = net.Socket & { [PRIVATE]?: Buffer; [SINK]?: ReadSink; [WATCHED]?: true };
@@ -102,7 +102,7 @@ function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
   const sink = this[SINK];
   let more = true;
   try {
-    if (sink !== undefined) sink._on_data(chunk);
+    if (sink !== undefined) sink.on_data(chunk);
     // No Stream drives this socket (yet): the bytes go through Node's own stream buffer, as
     // without onread, for whoever reads the socket (a STARTTLS bridge, a deferred adoption).
     else more = this.push(chunk);
@@ -112,7 +112,7 @@ function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
     // Node has taken the next buffer: not on the next tick, which Node runs before that.
     setImmediate(rethrow, err);
   } finally {
-    if (next > READ_SIZE && sink !== undefined && sink.read_buffer_size > 0) {
+    if (next > READ_SIZE && sink !== undefined && sink.unframed() > 0) {
       // A stream holding unframed bytes (a frame in progress, a peer that never sends the
       // delimiter) reads 64 KiB at a time, so buffer_size is overshot by one such read at most.
       next = READ_SIZE;

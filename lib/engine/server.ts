@@ -23,7 +23,7 @@
 
 import type * as net from 'node:net';
 import { StreamServer, type StreamServerOptions } from './stream_server.js';
-import { Stream, stream_of, type StreamOptions } from './stream.js';
+import { abandon_stream_of, Stream, type StreamOptions } from './stream.js';
 
 /** A stream accepted by a server; `server` points at it. */
 export class Connection extends Stream {
@@ -83,9 +83,7 @@ export class Server<C extends Connection = Connection> extends StreamServer {
       connection = new this.ConnectionClass(options);
     } catch (err) {
       // A constructor that throws leaves no half-built connection behind.
-      const half = stream_of(socket);
-      if (half !== undefined) half._abandon();
-      else socket.destroy();
+      if (!abandon_stream_of(socket)) socket.destroy();
       throw err;
     }
     connection.server = this as unknown as Server;

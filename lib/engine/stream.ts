@@ -12,7 +12,7 @@
  * new Greeter().connect(['127.0.0.1', 4000]);
  * ```
  *
- * The life of a stream, as a grammar (each callback at most where shown):
+ * The life of a stream, as a grammar of callbacks (each at most where shown):
  *
  * ```
  * stream  := connect_ok | connect_failed | tls_failed | closed_early
@@ -24,6 +24,18 @@
  *       | on_timeout | on_error | on_ssl_handshake (after start_tls)
  * ```
  *
+ * and of its {@link Stream.state} (any state may also go straight to `closing` or `closed`):
+ *
+ * ```
+ * state := idle (connecting [handshaking] | handshaking) open (upgrading open)* closing closed
+ * ```
+ *
+ * - `idle`: made, not connected. `connecting`: TCP (or Unix) connect in progress.
+ *   `handshaking`: the first TLS handshake (a TLS client after TCP connected, or the server
+ *   side of an accepted TLS connection). `open`: established; `on_connect` was due.
+ *   `upgrading`: `start_tls()` was called and its handshake is not done; still connected,
+ *   writes are queued and go out encrypted. `closing`: `close()` was called or the socket is
+ *   going away, `on_close` is due. `closed`: `on_close` has run.
  * - `on_connect` runs before any `on_read`; `on_close` runs exactly once, last.
  * - No callback runs inside the call that caused it: `connect`, `write`, `write_file` and
  *   `close` return first.
@@ -32,6 +44,10 @@
  *   written in those callbacks are still sent.
  * - A peer reset (`ECONNRESET`, `EPIPE`) closes the stream without `on_error`;
  *   `close_reason` then holds the error. Other socket errors go to `on_error`.
+ *
+ * Reading goes through a {@link Reader} (the one owner of the framer), writing through an
+ * {@link Outbox}, TLS through a {@link StreamTls}: each talks to the stream through one
+ * private host object, so none of their hooks is part of the Stream's API.
  *
  * @module
  */
@@ -42,22 +58,14 @@ import type { FileHandle } from 'node:fs/promises';
 import type * as tls from 'node:tls';
 import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
-import { read_limit, type ReadDelimiter } from './delimiter.js';
-import {
-  BufferOverflowError,
-  ConnectError,
-  ConnectTimeoutError,
-  FileError,
-  SocketError,
-  TlsError,
-  TrousersError,
-} from './errors.js';
-import { NO_FRAME } from './framing.js';
+import type { ReadDelimiter } from './delimiter.js';
+import { ConnectError, ConnectTimeoutError, FileError, SocketError, TlsError, TrousersError, type BufferOverflowError } from './errors.js';
 import { Outbox, type OutboxHost } from './outbox.js';
-import { mark_onread, READ_OPTIONS, reads_onread, set_read_sink } from './read_buffer.js';
-import { Reader } from './reader.js';
+import { mark_onread, READ_OPTIONS, reads_onread, set_read_sink, type ReadSink } from './read_buffer.js';
+import { Reader, type ReadHost } from './reader.js';
+import { StreamTls, type TlsHost } from './stream_tls.js';
 import { Struct } from './struct.js';
-import { Bridge, node_tls, tls_client_over, tls_connect, tls_info, tls_server, type TlsInfo, type TlsOptions } from './tls.js';
+import { node_tls, tls_info, type TlsInfo, type TlsOptions } from './tls.js';
 
 /** Options of a {@link Stream}. */
 export interface StreamOptions extends ChannelOptions {
@@ -87,26 +95,41 @@ export interface WriteFileOptions {
   nbytes?: number;
 }
 
-type State = 'idle' | 'connecting' | 'open' | 'closing' | 'closed';
+/** A stream's state; see the grammar in the module docs and {@link Stream.state}. */
+export type StreamState = 'idle' | 'connecting' | 'handshaking' | 'open' | 'upgrading' | 'closing' | 'closed';
+
+/** What the socket's listeners call: the stream's private host, never the Stream itself. */
+interface SocketHooks {
+  readonly stream: Stream;
+  on_data(chunk: Buffer): void;
+  on_end(): void;
+  on_error(err: Error): void;
+  on_close(): void;
+  on_idle(): void;
+  abandon(): void;
+}
+
+/** Everything a stream lends its parts (reader, outbox, TLS, socket listeners). */
+type Core = SocketHooks & ReadSink & ReadHost & OutboxHost & TlsHost;
 
 /** The stream a socket belongs to: one set of listener functions serves every socket. */
 const OWNER: unique symbol = Symbol('trousers.stream');
-type Owned = net.Socket & { [OWNER]?: Stream };
+type Owned = net.Socket & { [OWNER]?: SocketHooks };
 
 function on_socket_data(this: Owned, chunk: Buffer): void {
-  this[OWNER]?._on_data(chunk);
+  this[OWNER]?.on_data(chunk);
 }
 function on_socket_end(this: Owned): void {
-  this[OWNER]?._on_end();
+  this[OWNER]?.on_end();
 }
 function on_socket_error(this: Owned, err: Error): void {
-  this[OWNER]?._on_socket_error(err);
+  this[OWNER]?.on_error(err);
 }
 function on_socket_close(this: Owned): void {
-  this[OWNER]?._on_socket_close();
+  this[OWNER]?.on_close();
 }
 function on_socket_timeout(this: Owned): void {
-  this[OWNER]?._on_idle();
+  this[OWNER]?.on_idle();
 }
 function ignore(): void {}
 
@@ -117,17 +140,24 @@ function take_buffered(socket: net.Socket): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
-/** An adopted socket's on_connect, on the tick after adoption. */
-function connect_later(stream: Stream): void {
-  stream._connect_later();
-}
-
 /**
  * @internal The stream that drives `socket` (set as soon as a Stream adopts it, before the
  * subclass constructor has finished), or undefined.
  */
 export function stream_of(socket: net.Socket): Stream | undefined {
-  return (socket as Owned)[OWNER];
+  return (socket as Owned)[OWNER]?.stream;
+}
+
+/**
+ * @internal Drops the stream that drives `socket` (one whose construction failed): no
+ * callback reaches it any more, it leaves the engine, its socket is destroyed.
+ * @returns false when no stream had taken the socket
+ */
+export function abandon_stream_of(socket: net.Socket): boolean {
+  const hooks = (socket as Owned)[OWNER];
+  if (hooks === undefined) return false;
+  hooks.abandon();
+  return true;
 }
 
 /** Per listening server: its Unix socket path, or null for TCP (asked once, not per accept). */
@@ -146,51 +176,41 @@ function unix_path_of(socket: net.Socket): string | null {
     return path;
   }
   // A socket made by the user: a connected TCP socket knows its peer's address. One still
-  // connecting is taken for TCP until it connects (see on_connected).
+  // connecting is taken for TCP until it connects (see connected()).
   if (socket.connecting || socket.remoteAddress !== undefined) return null;
   return '';
 }
 
-
-/** Milliseconds a server-side TLS handshake may take by default. */
-const HANDSHAKE_TIMEOUT = 30000;
-
 const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** A TCP or Unix stream socket. Subclass it and override the `on_*` callbacks. */
-export class Stream extends Channel implements OutboxHost {
+export class Stream extends Channel {
   /** @internal */
   protected _socket: net.Socket | null = null;
-  private state: State = 'idle';
-  private readonly reader = new Reader();
+  private st: StreamState = 'idle';
+  /** @internal The private host the stream's parts talk to. */
+  private readonly core: Core;
+  private readonly reader: Reader;
   private outbox: Outbox;
   /** A STARTTLS upgrade's plaintext outbox, still sending what was written before it. */
   private plain_outbox: Outbox | null = null;
+  /** TLS state; null until the stream uses TLS. */
+  private tls: StreamTls | null = null;
   private unix_path: string | null = null;
   private nodelay = true;
   private user_paused = false;
-  private overflowed = false;
-  private dispatching = false;
-  private drain_scheduled = false;
-  private eof = false;
-  private size_limit = 65536;
   private idle_ms = 0;
-  private connect_timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
   /** Printable target of `connect()`; empty for adopted sockets. */
   private target = '';
   private was_connected = false;
+  /** The peer has ended its side (its FIN arrived). */
+  private peer_ended = false;
   private reason: Error | null = null;
   private linger_ms = 1000;
   private linger_timer: NodeJS.Timeout | undefined;
   /** The plain socket under TLS: addresses are read from it. */
   private net_socket: net.Socket | null = null;
-  private readonly tls_options: TlsOptions | null;
-  private readonly secure_context: tls.SecureContext | undefined;
-  private handshaking = false;
-  private upgrading = false;
-  private is_secure = false;
-  private connect_host: string | undefined;
-  private upgrade_options: TlsOptions | null = null;
   private pause_reported = false;
   /** Adopted while still connecting: whether it is a Unix socket is known only once connected. */
   private adopted_connecting = false;
@@ -198,17 +218,19 @@ export class Stream extends Channel implements OutboxHost {
   private early: Buffer | null = null;
 
   /**
-   * @param options - `{ engine, socket }`; with `socket`, the stream drives that socket and
-   *   `on_connect` follows on a later tick (or when it finishes connecting).
+   * @param options - `{ engine, socket, tls, secure_context }`; with `socket`, the stream
+   *   drives that socket and `on_connect` follows on a later tick (or when it finishes
+   *   connecting).
    */
   constructor(options: StreamOptions = {}) {
     super(options);
     if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) {
       throw new TypeError('options.tls must be an object of TLS options');
     }
-    this.tls_options = options.tls ?? null;
-    this.secure_context = options.secure_context;
+    this.core = this.make_core();
+    this.reader = new Reader(this.core);
     this.outbox = this.new_outbox();
+    if (options.tls !== undefined) this.tls = new StreamTls(this.core, options.tls, options.secure_context);
     const socket = options.socket;
     if (socket !== undefined) {
       if (!(socket instanceof net.Socket)) throw new TypeError('options.socket must be a net.Socket');
@@ -216,62 +238,31 @@ export class Stream extends Channel implements OutboxHost {
     }
   }
 
-  /** @internal OutboxHost: everything written so far is with the OS. */
-  written(): void {
-    if (this.state === 'open') this._call('on_write');
-    else if (this.state === 'closing' && !this.upgrading && !this.handshaking) this.finish_flush();
-  }
-
-  /** @internal OutboxHost: above the high water mark (reported on a later tick). */
-  pause_writing(): void {
-    process.nextTick(() => this.report_pause());
-  }
-
-  /** Delivers `on_pause_writing` once per pause, only on an open stream (else after on_connect). */
-  private report_pause(): void {
-    if (this.state !== 'open' || this.pause_reported || !this.outbox.paused) return;
-    this.pause_reported = true;
-    this._call('on_pause_writing');
-  }
-
-  /** @internal OutboxHost: down to the low water mark. */
-  resume_writing(): void {
-    if (!this.pause_reported) return; // never a resume without its pause
-    this.pause_reported = false;
-    if (this.state === 'open') this._call('on_resume_writing');
-  }
-
-  /** @internal OutboxHost: a file could not be sent. */
-  file_failed(err: unknown): void {
-    if (this.state === 'closed') return;
-    this._error(new FileError({ cause: err }));
-    this.close(false);
-  }
-
-  private new_outbox(): Outbox {
-    const outbox = new Outbox(this);
-    if (this.outbox !== undefined) {
-      outbox.high = this.outbox.high;
-      outbox.low = this.outbox.low;
-    }
-    return outbox;
-  }
-
   // ------------------------------------------------------------------ state
 
-  /** True while the connection is established and not closing. */
-  get connected(): boolean {
-    return this.state === 'open';
+  /**
+   * Where the stream is in its life: `idle`, `connecting`, `handshaking`, `open`,
+   * `upgrading`, `closing` or `closed` (see the grammar in the module docs). `closed` means
+   * `on_close` has run.
+   */
+  get state(): StreamState {
+    const st = this.st;
+    return st === 'closed' && !this._closed ? 'closing' : st;
   }
 
-  /** True while a connection attempt is in progress. */
+  /** True while the connection is established and not closing (`open`, or `upgrading` to TLS). */
+  get connected(): boolean {
+    return this.st === 'open' || this.st === 'upgrading';
+  }
+
+  /** True while the connection is being made (`connecting`, or its first TLS `handshaking`). */
   get connecting(): boolean {
-    return this.state === 'connecting';
+    return this.st === 'connecting' || this.st === 'handshaking';
   }
 
   /** True after `close()` was called, until `on_close`. */
   get closing(): boolean {
-    return this.state === 'closing' || (this.state === 'closed' && !this._closed);
+    return this.st === 'closing' || (this.st === 'closed' && !this._closed);
   }
 
   /** The error that ended the stream (a peer reset, say), or null. */
@@ -281,13 +272,13 @@ export class Stream extends Channel implements OutboxHost {
 
   /** True once TLS is in place (after its handshake). */
   get secure(): boolean {
-    return this.is_secure;
+    return this.tls !== null && this.tls.secure;
   }
 
   /** The TLS session's details (protocol, cipher, ALPN, peer certificate), or null without TLS. */
   get tls_info(): TlsInfo | null {
     const s = this._socket;
-    return this.is_secure && s instanceof node_tls().TLSSocket ? tls_info(s) : null;
+    return this.secure && s instanceof node_tls().TLSSocket ? tls_info(s) : null;
   }
 
   /**
@@ -328,7 +319,7 @@ export class Stream extends Channel implements OutboxHost {
   set no_delay(value: boolean) {
     if (typeof value !== 'boolean') throw new TypeError('no_delay must be a boolean');
     this.nodelay = value;
-    if (this._socket !== null && this.unix_path === null && this.state === 'open') this._socket.setNoDelay(value);
+    if (this._socket !== null && this.unix_path === null && this.st === 'open') this._socket.setNoDelay(value);
   }
 
   // ------------------------------------------------------------------ reading
@@ -343,8 +334,7 @@ export class Stream extends Channel implements OutboxHost {
   }
 
   set read_delimiter(value: ReadDelimiter) {
-    this.reader.set(value);
-    if (!this.dispatching) this.schedule_drain(); // inside on_read the running loop re-reads it
+    this.reader.set(value); // (inside on_read the running loop re-reads it)
   }
 
   /** RegExp delimiters: search for the first match (true, default) or match at the start. */
@@ -355,7 +345,7 @@ export class Stream extends Channel implements OutboxHost {
   set regex_search(value: boolean) {
     if (typeof value !== 'boolean') throw new TypeError('regex_search must be a boolean');
     this.reader.regex_search = value;
-    this.schedule_drain();
+    this.reader.schedule();
   }
 
   /** When set (e.g. `'utf8'`), `on_read` receives strings instead of Buffers. Default null. */
@@ -372,14 +362,14 @@ export class Stream extends Channel implements OutboxHost {
    * delimiter). Above it, reading pauses and `on_overflow_error` runs.
    */
   get buffer_size(): number {
-    return this.size_limit;
+    return this.reader.size_limit;
   }
 
   set buffer_size(value: number) {
     if (typeof value !== 'number') throw new TypeError('buffer_size must be a number');
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`buffer_size must be a positive integer, got ${value}`);
-    this.size_limit = value;
-    this.schedule_drain();
+    this.reader.size_limit = value;
+    this.reader.schedule();
   }
 
   /** Bytes received and not yet delivered to `on_read`. */
@@ -400,9 +390,9 @@ export class Stream extends Channel implements OutboxHost {
     this.user_paused = false;
     // (Not the plain socket of a STARTTLS upgrade still waiting for its TLS layer: its bytes
     // are the handshake's, and the TLS bridge resumes it when it reads.)
-    const waiting_for_tls = this.upgrading && this.plain_outbox !== null;
-    if (!this.overflowed && !waiting_for_tls) this._socket?.resume();
-    this.schedule_drain();
+    const waiting_for_tls = this.tls !== null && this.tls.upgrading && this.plain_outbox !== null;
+    if (!this.reader.overflowed && !waiting_for_tls) this._socket?.resume();
+    this.reader.schedule();
   }
 
   /** True while reading is paused by {@link Stream.pause_reading}. */
@@ -419,7 +409,7 @@ export class Stream extends Channel implements OutboxHost {
     if (typeof ms !== 'number') throw new TypeError('idle_timeout must be a number');
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`idle_timeout must be a finite number >= 0, got ${ms}`);
     this.idle_ms = ms;
-    if (this._socket !== null && this.state !== 'closed') this.arm_idle(this._socket);
+    if (this._socket !== null && this.st !== 'closed') this.arm_idle(this._socket);
   }
 
   // ------------------------------------------------------------------ writing
@@ -431,7 +421,7 @@ export class Stream extends Channel implements OutboxHost {
    * @throws ChannelClosedError after `close()`
    */
   write(data: string | Uint8Array): boolean {
-    const state = this.state;
+    const state = this.st;
     if (state === 'closing' || state === 'closed' || this._closed) this._check_open('write', true);
     if (Buffer.isBuffer(data)) return this.outbox.write(data);
     if (typeof data === 'string') return this.outbox.write(Buffer.from(data, 'utf8'));
@@ -457,7 +447,7 @@ export class Stream extends Channel implements OutboxHost {
    * Errors go to `on_error` and close the stream.
    */
   write_file(file: string | number | FileHandle, options: WriteFileOptions = {}): void {
-    this._check_open('write_file', this.state === 'closing' || this.state === 'closed');
+    this._check_open('write_file', this.st === 'closing' || this.st === 'closed');
     const ok_source =
       (typeof file === 'string' && file.length > 0) ||
       (typeof file === 'number' && Number.isInteger(file) && file >= 0) ||
@@ -506,18 +496,17 @@ export class Stream extends Channel implements OutboxHost {
       if (typeof timeout !== 'number') throw new TypeError('timeout must be a number of milliseconds');
       if (!Number.isFinite(timeout) || timeout <= 0) throw new RangeError(`timeout must be a finite number > 0, got ${timeout}`);
     }
-    if (this.state !== 'idle' || this._closed) {
-      this._check_open('connect', this.state === 'closing' || this.state === 'closed');
-      throw new TrousersError('ERR_ALREADY_CONNECTED', `${this.toString()} is already ${this.state}`);
+    if (this.st !== 'idle' || this._closed) {
+      this._check_open('connect', this.st === 'closing' || this.st === 'closed');
+      throw new TrousersError('ERR_ALREADY_CONNECTED', `${this.toString()} is already ${this.st}`);
     }
     this.target = format_address(parsed);
-    this.state = 'connecting';
+    this.st = 'connecting';
     const host = parsed.kind === 'inet' ? (parsed.host ?? 'localhost') : undefined;
-    this.connect_host = host;
     let socket: net.Socket;
-    if (this.tls_options !== null) {
-      socket = tls_connect(this.tls_options, parsed.kind === 'unix' ? { path: parsed.path } : { host: host!, port: parsed.port });
-      this.attach(socket, parsed, 'client');
+    if (this.tls !== null) {
+      this.tls.connect_host = host;
+      socket = this.tls.connect_client(parsed.kind === 'unix' ? { path: parsed.path } : { host: host!, port: parsed.port }, parsed);
     } else {
       socket = new net.Socket({ allowHalfOpen: true, onread: READ_OPTIONS } as net.SocketConstructorOpts);
       mark_onread(socket);
@@ -526,15 +515,15 @@ export class Stream extends Channel implements OutboxHost {
       else socket.connect({ host: host!, port: parsed.port });
     }
     if (timeout !== undefined) {
-      this.connect_timer = setTimeout(() => {
-        this.connect_timer = undefined;
-        if (this.state !== 'connecting' && !(this.state === 'closing' && !this.was_connected)) return;
-        this.state = 'closed';
+      this.arm_timer(timeout, () => {
+        const st = this.st;
+        if (st !== 'connecting' && st !== 'handshaking' && !(st === 'closing' && !this.was_connected)) return;
+        this.st = 'closed';
         this.outbox.abort();
         socket.destroy();
         if (this.was_connected) this._call('on_ssl_handshake_error', new TlsError({ cause: new ConnectTimeoutError(this.target, timeout) }));
         else this._call('on_connect_error', new ConnectTimeoutError(this.target, timeout));
-      }, timeout);
+      });
     }
     return this;
   }
@@ -545,80 +534,52 @@ export class Stream extends Channel implements OutboxHost {
    * Idempotent; no `on_read` is delivered after it.
    */
   close(flush = true): void {
-    const state = this.state;
+    const state = this.st;
     if (state === 'closing' && flush) return;
     if (state === 'closed') return;
     const socket = this._socket;
     if (socket === null) {
-      this.state = 'closed';
+      this.st = 'closed';
       process.nextTick(() => this._finish_close());
       return;
     }
-    if (!flush || (state === 'connecting' && this.outbox.idle && !this.upgrading)) {
-      this.state = 'closed';
-      this.clear_connect_timer();
+    if (!flush || ((state === 'connecting' || state === 'handshaking') && this.outbox.idle)) {
+      this.st = 'closed';
+      this.clear_timer();
       this.outbox.abort();
       this.plain_outbox?.abort();
       socket.destroy();
       this.net_socket?.destroy();
       return;
     }
-    this.state = 'closing';
+    this.st = 'closing';
     // Keep reading (and discarding) so the peer's FIN is seen and nothing unread
     // turns our close into a reset.
-    if (this.reader.buffered > 0) this.reader.framer.clear();
+    this.reader.discard();
     // (A socket reading through onread is reading already unless it was paused.)
     if (!reads_onread(socket) || socket.isPaused()) socket.resume();
-    if (state !== 'connecting') this.outbox.flush();
+    if (state === 'open') this.outbox.flush();
     if (this.outbox.idle) this.finish_flush();
   }
 
   /**
-   * Upgrades this connected plaintext stream to TLS in place (STARTTLS). Writes made before
-   * the call go out in plaintext first; writes after it are queued and sent encrypted once
-   * the handshake is done. Bytes already received behind the current frame go to TLS, not
-   * to `on_read`. The role follows the channel (accepted: TLS server; connected out: TLS
+   * Upgrades this connected plaintext stream to TLS in place (STARTTLS); the stream is
+   * `upgrading` until the handshake is done, then `open` again. Writes made before the call
+   * go out in plaintext first; writes after it are queued and sent encrypted once the
+   * handshake is done. Bytes already received behind the current frame go to TLS, not to
+   * `on_read`. The role follows the channel (accepted: TLS server; connected out: TLS
    * client) unless `options.isServer` says otherwise. A client verifies the server's
-   * certificate and host name unless `rejectUnauthorized: false`. `on_ssl_handshake` follows
-   * (not `on_connect`), or `on_ssl_handshake_error` and close.
+   * certificate and host name unless `rejectUnauthorized: false`. `on_ssl_handshake`
+   * follows (not `on_connect`), or `on_ssl_handshake_error` and close.
    * @throws ChannelClosedError after `close()`; TrousersError `ERR_TLS_ACTIVE` when TLS is on already
    */
   start_tls(options: TlsOptions = {}): void {
     if (options === null || typeof options !== 'object') throw new TypeError('start_tls options must be an object');
-    this._check_open('start_tls', this.state === 'closing' || this.state === 'closed');
-    if (this.is_secure || this.upgrading || this.handshaking || this.tls_options !== null) {
-      throw new TrousersError('ERR_TLS_ACTIVE', `${this.toString()} already uses TLS`);
-    }
-    if (this.state !== 'open') throw new TrousersError('ERR_NOT_CONNECTED', 'start_tls needs a connected stream');
-    const raw = this._socket!;
-    const as_server = options.isServer ?? this.target === '';
-    this.upgrading = true;
-    this.state = 'connecting';
-    // Plaintext written so far goes out first, on the plain socket.
-    this.outbox.flush();
-    const plain = this.outbox;
-    this.plain_outbox = plain;
-    this.outbox = this.new_outbox();
-    // Bytes behind the current frame belong to the TLS handshake.
-    const leftover = this.reader.buffered > 0 ? this.reader.framer.take_all() : null;
-    raw.off('data', on_socket_data);
-    set_read_sink(raw, null);
-    raw.off('end', on_socket_end);
-    raw.pause();
-    const wrap = (): void => {
-      if (this.state === 'closed') return;
-      this.detach(raw);
-      this.plain_outbox = null;
-      const bridge = new Bridge(raw, leftover);
-      const secure = as_server
-        ? tls_server(bridge, options)
-        : tls_client_over(bridge, { ...(this.tls_options ?? {}), ...options }, this.connect_host);
-      this.handshaking = true;
-      this.upgrade_options = options;
-      this.attach(secure, null, as_server ? 'server' : 'client');
-      if (as_server) this.arm_handshake_timer(options);
-    };
-    plain.when_files_done(wrap);
+    this._check_open('start_tls', this.st === 'closing' || this.st === 'closed');
+    if (this.tls !== null) throw new TrousersError('ERR_TLS_ACTIVE', `${this.toString()} already uses TLS`);
+    if (this.st !== 'open') throw new TrousersError('ERR_NOT_CONNECTED', 'start_tls needs a connected stream');
+    this.tls = new StreamTls(this.core, null, undefined);
+    this.tls.start(options, options.isServer ?? this.target === '');
   }
 
   // ------------------------------------------------------------------ callbacks
@@ -685,25 +646,123 @@ export class Stream extends Channel implements OutboxHost {
     return `${format_reported(this.local_address)} -> ${this.target || format_reported(this.remote_address)}`;
   }
 
+  /** The private host: what the reader, the outbox, the TLS lifecycle and the socket's listeners may do. */
+  private make_core(): Core {
+    return {
+      stream: this,
+      channel: this,
+      // socket listeners
+      on_data: (chunk) => this.socket_data(chunk),
+      on_end: () => this.socket_end(),
+      on_error: (err) => this.socket_error(err),
+      on_close: () => this.socket_close(),
+      on_idle: () => this.idled(),
+      unframed: () => this.reader.buffered,
+      abandon: () => this.abandon(),
+      // reader
+      can_read: () => this.st === 'open' && !this.user_paused,
+      pause_socket: () => this._socket?.pause(),
+      resume_socket: () => this._socket?.resume(),
+      ended: () => {
+        if (this.st === 'open') this.close(true);
+      },
+      // outbox
+      written: () => this.written(),
+      pause_writing: () => process.nextTick(() => this.report_pause()),
+      resume_writing: () => this.report_resume(),
+      file_failed: (err) => {
+        if (this.st === 'closed') return;
+        this._error(new FileError({ cause: err }));
+        this.close(false);
+      },
+      // TLS
+      state: () => this.st,
+      set_state: (state) => {
+        this.st = state;
+      },
+      socket: () => this._socket,
+      attach: (socket, address, role) => this.attach(socket, address, role),
+      detach: (socket) => this.detach(socket),
+      quiet: (socket) => {
+        socket.off('data', on_socket_data);
+        set_read_sink(socket, null);
+        socket.off('end', on_socket_end);
+        socket.pause();
+      },
+      swap_outbox: () => {
+        // Plaintext written so far goes out first, on the plain socket.
+        this.outbox.flush();
+        const plain = this.outbox;
+        this.plain_outbox = plain;
+        this.outbox = this.new_outbox();
+        return plain;
+      },
+      plain_done: () => {
+        this.plain_outbox = null;
+      },
+      take_unread: () => this.reader.take_all(),
+      tcp_up: () => {
+        this.was_connected = true;
+      },
+      connected: () => this.connected_now(true),
+      upgraded: (socket) => this.upgraded(socket),
+      arm_timer: (ms, fn) => this.arm_timer(ms, fn),
+      clear_timer: () => this.clear_timer(),
+      abort: (err) => {
+        this.st = 'closed';
+        this.reason = err;
+        this.outbox.abort();
+        this._socket?.destroy();
+        this.net_socket?.destroy();
+      },
+    };
+  }
+
+  private new_outbox(): Outbox {
+    const outbox = new Outbox(this.core);
+    if (this.outbox !== undefined) {
+      outbox.high = this.outbox.high;
+      outbox.low = this.outbox.low;
+    }
+    return outbox;
+  }
+
+  /** The outbox: everything written so far is with the OS. */
+  private written(): void {
+    if (this.st === 'open') this._call('on_write');
+    else if (this.st === 'closing' && !(this.tls !== null && (this.tls.upgrading || this.tls.handshaking))) this.finish_flush();
+  }
+
+  /** Delivers `on_pause_writing` once per pause, only on an open stream (else after on_connect). */
+  private report_pause(): void {
+    if (this.st !== 'open' || this.pause_reported || !this.outbox.paused) return;
+    this.pause_reported = true;
+    this._call('on_pause_writing');
+  }
+
+  /** The outbox is down to its low water mark: never a resume without its pause. */
+  private report_resume(): void {
+    if (!this.pause_reported) return;
+    this.pause_reported = false;
+    if (this.st === 'open') this._call('on_resume_writing');
+  }
+
   private adopt(socket: net.Socket): void {
     if (socket.destroyed) throw new TypeError('options.socket is already destroyed');
-    (socket as Owned)[OWNER] = this; // (under TLS, the TLS socket above gets the mark too)
+    (socket as Owned)[OWNER] = this.core; // (under TLS, the TLS socket above gets the mark too)
     const path = unix_path_of(socket);
     const address: ParsedAddress | null = path !== null ? { kind: 'unix', path } : null;
-    if (this.tls_options !== null && !(socket instanceof node_tls().TLSSocket)) {
+    if (this.tls !== null && !(socket instanceof node_tls().TLSSocket)) {
       // The server side of a connection that is TLS from the start.
       this.net_socket = socket;
       this.was_connected = !socket.connecting;
-      this.state = 'connecting';
-      this.handshaking = true;
-      this.attach(tls_server(socket, this.tls_options, this.secure_context), address, 'server');
-      this.arm_handshake_timer(this.tls_options);
+      this.tls.adopt_server(socket, address);
       return;
     }
-    this.state = socket.connecting ? 'connecting' : 'open';
+    this.st = socket.connecting ? 'connecting' : 'open';
     this.adopted_connecting = socket.connecting;
     this.attach(socket, address);
-    if (this.state === 'open') this.on_connected();
+    if (this.st === 'open') this.connected_now();
   }
 
   /** Applies `idle_timeout` to `socket`; its 'timeout' listener is added only once one is set. */
@@ -712,28 +771,18 @@ export class Stream extends Channel implements OutboxHost {
     socket.setTimeout(this.idle_ms);
   }
 
-  private arm_handshake_timer(options: TlsOptions): void {
-    const ms = (options as { handshake_timeout?: number }).handshake_timeout ?? HANDSHAKE_TIMEOUT;
-    this.clear_connect_timer();
-    this.connect_timer = setTimeout(() => {
-      this.connect_timer = undefined;
-      if (!this.handshaking || this.state === 'closed') return;
-      this.handshake_failed(Object.assign(new Error(`TLS handshake not done within ${ms} ms`), { code: 'ETIMEDOUT' }));
-    }, ms);
-  }
-
   /**
-   * Puts our listeners on `socket`. `role` says which TLS side it is: a TLS server side
-   * reports its handshake as 'secure', a client side as 'secureConnect'.
+   * Puts our listeners on `socket`. `role` says which TLS side it is: the TLS lifecycle
+   * watches its handshake.
    */
   private attach(socket: net.Socket, address: ParsedAddress | null, role?: 'server' | 'client'): void {
     this._socket = socket;
     this.net_socket ??= socket;
     if (address?.kind === 'unix') this.unix_path = address.path;
     this._register();
-    (socket as Owned)[OWNER] = this;
+    (socket as Owned)[OWNER] = this.core;
     if (reads_onread(socket)) {
-      set_read_sink(socket, this);
+      set_read_sink(socket, this.core);
       // Bytes that arrived before (an on_accept that adopted the socket later) wait in Node's
       // stream buffer: take them, to deliver after on_connect.
       if (socket.readableLength > 0) this.early = take_buffered(socket);
@@ -743,17 +792,8 @@ export class Stream extends Channel implements OutboxHost {
     socket.on('end', on_socket_end);
     socket.on('error', on_socket_error);
     socket.on('close', on_socket_close);
-    if (role !== undefined) {
-      if (role === 'client' && !this.handshaking) {
-        socket.once('connect', () => {
-          this.was_connected = true;
-          this.handshaking = true;
-        });
-      }
-      socket.once(role === 'server' ? 'secure' : 'secureConnect', () => this.secured(role));
-    } else if (this.state === 'connecting') {
-      socket.once('connect', () => this.on_connected());
-    }
+    if (role !== undefined) this.tls!.watch(socket, role);
+    else if (this.st === 'connecting') socket.once('connect', () => this.connected_now());
   }
 
   private detach(socket: net.Socket): void {
@@ -767,15 +807,12 @@ export class Stream extends Channel implements OutboxHost {
     delete (socket as Owned)[OWNER];
   }
 
-  /**
-   * @internal Drops a stream whose construction failed: no callback reaches it any more, it
-   * leaves the engine, and its socket is destroyed.
-   */
-  _abandon(): void {
+  /** Drops a stream whose construction failed (see `abandon_stream_of`). */
+  private abandon(): void {
     const socket = this._socket;
-    this.state = 'closed';
+    this.st = 'closed';
     this._closed = true;
-    this.clear_connect_timer();
+    this.clear_timer();
     this.outbox.abort();
     if (socket !== null) {
       this.detach(socket);
@@ -785,80 +822,43 @@ export class Stream extends Channel implements OutboxHost {
     this.engine._remove(this);
   }
 
-  /** @internal See connect_later. */
-  _connect_later(): void {
-    if (this.state !== 'open') return; // closed before it was reported: on_close alone
+  /** An adopted socket's on_connect, on the tick after adoption. */
+  private connect_later(): void {
+    if (this.st !== 'open') return; // closed before it was reported: on_close alone
     this._call('on_connect');
     this.report_pause();
     const early = this.early;
     if (early !== null) {
       this.early = null;
-      this._on_data(early);
+      this.socket_data(early);
     }
   }
 
-  /** @internal The socket idled for `idle_timeout` ms. */
-  _on_idle(): void {
-    if (this.state === 'open') this._call('on_timeout');
-    else if (this.state !== 'closed') this.close(false); // a graceful close that stalled
+  /** The socket idled for `idle_timeout` ms. */
+  private idled(): void {
+    if (this.st === 'open') this._call('on_timeout');
+    else if (this.st !== 'closed') this.close(false); // a graceful close that stalled
   }
 
-  private secured(role: 'server' | 'client'): void {
-    const socket = this._socket as tls.TLSSocket;
-    if (!this.handshaking || this.state === 'closed') return;
-    const opts = this.upgrade_options ?? this.tls_options ?? {};
-    if (role === 'server' && opts.requestCert === true) {
-      // A TLSSocket made with isServer (not by a tls.Server) does not judge the client's
-      // certificate itself: ask the TLS handle, as tls.Server does.
-      const verify = (socket as unknown as { _handle?: { verifyError?: () => { code?: string } | null } })._handle?.verifyError;
-      const problem = typeof verify === 'function' ? verify.call((socket as unknown as { _handle: object })._handle) : { code: 'UNVERIFIABLE' };
-      const code = problem === null ? null : String(problem.code ?? 'UNAUTHORIZED');
-      const judged = socket as unknown as { authorized: boolean; authorizationError: string | undefined };
-      judged.authorized = code === null;
-      judged.authorizationError = code ?? undefined;
-      if (code !== null && opts.rejectUnauthorized !== false) {
-        this.handshake_failed(Object.assign(new Error(`peer certificate rejected: ${code}`), { code }));
-        return;
-      }
-    }
-    this.handshaking = false;
-    this.is_secure = true;
-    this.clear_connect_timer();
-    if (this.upgrading) {
-      this.upgrading = false;
-      const was_closing = this.state === 'closing';
-      if (!was_closing) this.state = 'open';
-      if (this.idle_ms > 0) this.arm_idle(socket);
-      if (this.user_paused) socket.pause();
-      this.outbox.attach(socket);
-      if (was_closing) {
-        this.outbox.flush();
-        if (this.outbox.idle) this.finish_flush();
-        return;
-      }
-      this._call('on_ssl_handshake');
-      this.schedule_drain();
+  /** A STARTTLS handshake is done: open again (or finish a close requested meanwhile). */
+  private upgraded(socket: net.Socket): void {
+    const was_closing = this.st === 'closing';
+    if (!was_closing) this.st = 'open';
+    if (this.idle_ms > 0) this.arm_idle(socket);
+    if (this.user_paused) socket.pause();
+    this.outbox.attach(socket);
+    if (was_closing) {
+      this.outbox.flush();
+      if (this.outbox.idle) this.finish_flush();
       return;
     }
     this._call('on_ssl_handshake');
-    if (this.state === 'connecting' || this.state === 'closing') this.on_connected(true);
+    this.reader.schedule();
   }
 
-  private handshake_failed(err: Error): void {
-    if (this.state === 'closed') return;
-    this.clear_connect_timer();
-    this.handshaking = false;
-    this.upgrading = false;
-    this.state = 'closed';
-    this.reason = err;
-    this.outbox.abort();
-    this._socket?.destroy();
-    this.net_socket?.destroy();
-    this._call('on_ssl_handshake_error', new TlsError({ cause: err }));
-  }
-
-  private on_connected(direct = false): void {
-    this.clear_connect_timer();
+  /** The connection (and its first TLS handshake, if any) is up. */
+  private connected_now(direct = false): void {
+    this.clear_timer();
     this.was_connected = true;
     const socket = this._socket!;
     // An adopted socket that was still connecting: only now can a Unix one be told from TCP.
@@ -867,29 +867,30 @@ export class Stream extends Channel implements OutboxHost {
     if (this.idle_ms > 0) this.arm_idle(socket);
     if (this.user_paused) socket.pause();
     this.outbox.attach(socket);
-    if (this.state === 'closing') {
+    const st = this.st;
+    if (st === 'closing') {
       this.outbox.flush();
       if (this.outbox.idle) this.finish_flush();
       return;
     }
-    if (this.state !== 'connecting' && this.state !== 'open') return;
-    this.state = 'open';
+    if (st !== 'connecting' && st !== 'handshaking' && st !== 'open') return;
+    this.st = 'open';
     if (!direct && socket.connecting === false && this.target === '') {
       // Adopted sockets: report on_connect on a later tick, before any data can arrive.
-      process.nextTick(connect_later, this);
+      process.nextTick(() => this.connect_later());
       return;
     }
     this._call('on_connect');
     this.report_pause();
   }
 
-  /** @internal Bytes from the socket. */
-  _on_data(chunk: Buffer): void {
-    if (this.state !== 'open') return; // closing: discard
+  /** Bytes from the socket. */
+  private socket_data(chunk: Buffer): void {
+    if (this.st !== 'open') return; // closing: discard
     const outbox = this.outbox;
     outbox.hold();
     try {
-      this.dispatch_read(chunk);
+      this.reader.feed(chunk);
     } finally {
       // Replies written while handling this read go out as one write, now.
       outbox.unhold();
@@ -897,80 +898,16 @@ export class Stream extends Channel implements OutboxHost {
     }
   }
 
-  private dispatch_read(chunk: Buffer): void {
-    const reader = this.reader;
-    if (reader.delimiter === null && reader.buffered === 0 && !this.user_paused && !this.dispatching) {
-      // Raw mode with nothing buffered: the chunk is the frame; no trip through the framer.
-      this.dispatching = true;
-      try {
-        reader.deliver(this, chunk, true);
-      } finally {
-        this.dispatching = false;
-      }
-    } else {
-      reader.framer.feed(chunk);
-      this.drain();
-    }
-  }
-
-  private schedule_drain(): void {
-    if (this.dispatching || this.drain_scheduled || this.state !== 'open') return;
-    if (this.reader.buffered === 0 && !this.overflowed && !this.eof) return;
-    this.drain_scheduled = true;
-    process.nextTick(() => {
-      this.drain_scheduled = false;
-      this.drain();
-    });
-  }
-
-  /** Delivers every complete frame, re-reading the delimiter after each. */
-  private drain(): void {
-    if (this.dispatching) return;
-    this.dispatching = true;
-    const reader = this.reader;
-    try {
-      while (this.state === 'open' && !this.user_paused) {
-        const frame = reader.next(this.eof);
-        if (frame === NO_FRAME) break;
-        reader.deliver(this, frame, true);
-      }
-    } finally {
-      this.dispatching = false;
-    }
-    if (this.state !== 'open' || this.user_paused) return;
-    const buffered = reader.buffered;
-    const limit = read_limit(this.size_limit, reader.delimiter);
-    if (buffered > limit) {
-      if (!this.overflowed) {
-        this.overflowed = true;
-        this._socket?.pause();
-        this._call('on_overflow_error', new BufferOverflowError(limit, buffered));
-        this.schedule_drain();
-      }
+  /** The peer ended its side. */
+  private socket_end(): void {
+    this.peer_ended = true;
+    const tls = this.tls;
+    if (tls !== null && tls.handshaking && this.st !== 'closed') {
+      tls.fail(Object.assign(new Error('the peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
       return;
     }
-    if (this.overflowed) {
-      this.overflowed = false;
-      this._socket?.resume();
-    }
-    if (this.eof) this.end_of_stream();
-  }
-
-  /** @internal The peer ended its side. */
-  _on_end(): void {
-    this.eof = true;
-    if (this.handshaking && this.state !== 'closed') {
-      this.handshake_failed(Object.assign(new Error('the peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
-      return;
-    }
-    if (this.state !== 'open') return;
-    this.drain();
-  }
-
-  private end_of_stream(): void {
-    const rest = this.reader.buffered > 0 ? this.reader.framer.take_all() : null;
-    if (rest !== null) this._call('on_incomplete', rest);
-    if (this.state === 'open') this.close(true);
+    if (this.st !== 'open') return;
+    this.reader.end();
   }
 
   private finish_flush(): void {
@@ -979,11 +916,11 @@ export class Stream extends Channel implements OutboxHost {
     socket.end();
     // Wait a little for the peer's FIN (so unread bytes do not turn into a reset), not forever.
     // When the peer has ended already, Node closes the socket as soon as our FIN is out.
-    if (this.linger_timer === undefined && !this.eof) {
+    if (this.linger_timer === undefined && !this.peer_ended) {
       this.linger_timer = setTimeout(() => {
         this.linger_timer = undefined;
-        if (this.state !== 'closed') {
-          this.state = 'closed';
+        if (this.st !== 'closed') {
+          this.st = 'closed';
           socket.destroy();
           this.net_socket?.destroy();
         }
@@ -991,48 +928,58 @@ export class Stream extends Channel implements OutboxHost {
     }
   }
 
-  /** @internal A socket error. */
-  _on_socket_error(err: Error): void {
+  /** A socket error. */
+  private socket_error(err: Error): void {
     const code = (err as NodeJS.ErrnoException).code;
-    if (this.handshaking && this.was_connected && this.state !== 'closed') {
-      this.handshake_failed(err);
+    const tls = this.tls;
+    if (tls !== null && tls.handshaking && this.was_connected && this.st !== 'closed') {
+      tls.fail(err);
       return;
     }
-    if (!this.was_connected && this.state !== 'closed') {
-      this.clear_connect_timer();
-      this.state = 'closed';
+    if (!this.was_connected && this.st !== 'closed') {
+      this.clear_timer();
+      this.st = 'closed';
       this.reason = err;
       this._call('on_connect_error', new ConnectError(this.target, { cause: err }));
       return;
     }
     this.reason = err;
-    if (this.state === 'closed') return;
+    if (this.st === 'closed') return;
     if (code !== undefined && PEER_GONE.has(code)) {
-      this.state = 'closed';
+      this.st = 'closed';
       this.outbox.abort();
       return;
     }
     this._error(new SocketError({ cause: err }));
   }
 
-  /** @internal The socket has closed. */
-  _on_socket_close(): void {
-    this.clear_connect_timer();
+  /** The socket has closed. */
+  private socket_close(): void {
+    this.clear_timer();
     if (this.linger_timer !== undefined) {
       clearTimeout(this.linger_timer);
       this.linger_timer = undefined;
     }
-    this.state = 'closed';
+    this.st = 'closed';
     this.outbox.abort();
     this.plain_outbox?.abort();
     this.net_socket?.destroy();
     this._finish_close();
   }
 
-  private clear_connect_timer(): void {
-    if (this.connect_timer !== undefined) {
-      clearTimeout(this.connect_timer);
-      this.connect_timer = undefined;
+  /** The one connect / handshake timer. */
+  private arm_timer(ms: number, fn: () => void): void {
+    this.clear_timer();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      fn();
+    }, ms);
+  }
+
+  private clear_timer(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
     }
   }
 }
