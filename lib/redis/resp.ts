@@ -274,6 +274,7 @@ function parse_int(line: Buffer, from: number): number {
     if (d < 0 || d > 9) return NaN;
     v = v * 10 + d;
   }
+  if (v > Number.MAX_SAFE_INTEGER) return NaN;
   return negative ? -v : v;
 }
 
