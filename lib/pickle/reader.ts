@@ -1,0 +1,931 @@
+/**
+ * `loads`: the pickle machine, protocols 0 to 5, as a pure decoder.
+ *
+ * One loop, one `switch` on the opcode byte, a value stack with a parallel stack of nesting
+ * depths, the memo as an array. No opcode runs code: globals resolve through `globals.ts`.
+ * Every length is checked against the bytes left before anything is allocated, so the memory
+ * a pickle can make us use is a small multiple of its own length (as for CPython), and its
+ * length is bounded by `max_bytes`.
+ *
+ * @module
+ */
+
+import { Buffer } from 'node:buffer';
+import { UnpicklingError, type UnpicklingErrorCode } from './errors.js';
+import { GlobalArgumentError, PyGlobal, py_type, resolve_global, type FindClass } from './globals.js';
+import { opcode_name } from './opcodes.js';
+import { TextError, decode_raw_unicode_escape, decode_string_repr, decode_utf8, fast, parse_float } from './text.js';
+import { ByteArray, FrozenSet, Tuple } from './types.js';
+
+/** Options of {@link loads}. */
+export interface LoadOptions {
+  /**
+   * How a Python 2 `str` (the `STRING`, `BINSTRING`, `SHORT_BINSTRING` opcodes) is read, as
+   * the `encoding` argument of Python 3's `pickle.loads`: `'ascii'` (default; non-ASCII
+   * bytes are an error), `'latin1'`, `'utf8'` text, or `'bytes'` for a `Buffer`.
+   */
+  encoding?: 'ascii' | 'latin1' | 'utf8' | 'bytes';
+  /**
+   * `'map'` (default): every dict is a `Map`. `'object'`: a dict whose keys are all strings
+   * is a plain object instead (keys such as `__proto__` become own properties, never the
+   * prototype); other dicts stay `Map`s.
+   */
+  dict?: 'map' | 'object';
+  /** Accepts globals beyond the allow-list; see {@link FindClass}. */
+  find_class?: FindClass;
+  /** The longest pickle accepted, in bytes (default 64 MiB). */
+  max_bytes?: number;
+  /** The deepest nesting of containers accepted (default 3000). */
+  max_depth?: number;
+  /**
+   * The most decimal digits in a protocol 0/1 `INT`/`LONG` (default 4300, Python's own
+   * `sys.int_info.default_max_str_digits`): parsing decimal text is quadratic.
+   */
+  max_digits?: number;
+}
+
+/** Defaults of {@link LoadOptions}. */
+export const LOAD_DEFAULTS = { max_bytes: 64 * 1024 * 1024, max_depth: 3000, max_digits: 4300 } as const;
+
+const ENCODINGS = new Set(['ascii', 'latin1', 'utf8', 'bytes']);
+
+function limit(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}
+
+/** A failure inside an opcode, before its offset is known. */
+class Fail extends Error {
+  constructor(readonly code: UnpicklingErrorCode, message: string, readonly cause_?: unknown) {
+    super(message);
+  }
+}
+
+const fail = (code: UnpicklingErrorCode, message: string, cause?: unknown): never => {
+  throw new Fail(code, message, cause);
+};
+
+const TWO32 = 4294967296;
+
+/** Reads a whole pickle; see {@link LoadOptions}. @internal */
+export function load(data: Uint8Array, options: LoadOptions | undefined): unknown {
+  if (!(data instanceof Uint8Array)) throw new TypeError('loads() takes a Uint8Array (or Buffer)');
+  const o = options ?? {};
+  if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
+  const encoding = o.encoding ?? 'ascii';
+  if (!ENCODINGS.has(encoding)) throw new RangeError("encoding must be 'ascii', 'latin1', 'utf8' or 'bytes'");
+  if (o.dict !== undefined && o.dict !== 'map' && o.dict !== 'object') throw new RangeError("dict must be 'map' or 'object'");
+  if (o.find_class !== undefined && typeof o.find_class !== 'function') throw new TypeError('find_class must be a function');
+  const max_bytes = limit('max_bytes', o.max_bytes, LOAD_DEFAULTS.max_bytes);
+  const max_depth = limit('max_depth', o.max_depth, LOAD_DEFAULTS.max_depth);
+  const max_digits = limit('max_digits', o.max_digits, LOAD_DEFAULTS.max_digits);
+  if (data.length > max_bytes) {
+    throw new UnpicklingError('ERR_PICKLE_TOO_LARGE', `the pickle is ${data.length} bytes, over max_bytes (${max_bytes})`);
+  }
+  const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const reader = new Reader(buf, encoding, o.find_class, max_depth, max_digits);
+  const value = reader.run();
+  return o.dict === 'object' ? to_objects(value) : value;
+}
+
+class Reader {
+  private readonly buf: Buffer;
+  private readonly encoding: string;
+  private readonly find_class: FindClass | undefined;
+  private readonly max_depth: number;
+  private readonly max_digits: number;
+  /** The position of the opcode being run, for error messages. */
+  private at = 0;
+  private pos = 0;
+  private stack: unknown[] = [];
+  /** The nesting depth of each stack slot (0 for scalars). */
+  private depths: number[] = [];
+  /** Stack heights at each open MARK. */
+  private marks: number[] = [];
+  private memo: unknown[] = [];
+  private memo_depths: number[] = [];
+  private memo_count = 0;
+
+  constructor(buf: Buffer, encoding: string, find_class: FindClass | undefined, max_depth: number, max_digits: number) {
+    this.buf = buf;
+    this.encoding = encoding;
+    this.find_class = find_class;
+    this.max_depth = max_depth;
+    this.max_digits = max_digits;
+  }
+
+  run(): unknown {
+    try {
+      return this.loop();
+    } catch (err) {
+      if (err instanceof UnpicklingError) throw err;
+      if (err instanceof Fail) throw new UnpicklingError(err.code, `${opcode_name(this.buf[this.at] ?? 0)}: ${err.message}`, this.at, err.cause_);
+      if (err instanceof TextError) throw new UnpicklingError('ERR_PICKLE_VALUE', `${opcode_name(this.buf[this.at] ?? 0)}: ${err.message}`, this.at, err);
+      if (err instanceof RangeError) {
+        // V8 refusing an allocation (a BigInt over its size limit, say): the pickle asked too much
+        throw new UnpicklingError('ERR_PICKLE_TOO_LARGE', `${opcode_name(this.buf[this.at] ?? 0)}: ${err.message}`, this.at, err);
+      }
+      throw err;
+    }
+  }
+
+  private loop(): unknown {
+    const buf = this.buf;
+    const end = buf.length;
+    const stack = this.stack;
+    const depths = this.depths;
+    const max_depth = this.max_depth;
+    let pos = 0;
+    for (;;) {
+      if (pos >= end) {
+        this.at = pos;
+        throw new UnpicklingError('ERR_PICKLE_TRUNCATED', 'the pickle ends before STOP', pos);
+      }
+      this.at = pos;
+      const op = buf[pos++]!;
+      switch (op) {
+        case 0x80: { // PROTO
+          if (pos >= end) this.truncated(1);
+          const proto = buf[pos++]!;
+          if (proto > 5) fail('ERR_PICKLE_PROTOCOL', `unsupported pickle protocol: ${proto}`);
+          break;
+        }
+        case 0x95: { // FRAME: the bytes are all here already; only check the length
+          if (pos + 8 > end) this.truncated(8);
+          const n = buf.readUInt32LE(pos) + buf.readUInt32LE(pos + 4) * TWO32;
+          pos += 8;
+          if (n > end - pos) this.too_long(n, end - pos);
+          break;
+        }
+        case 0x2e: { // STOP
+          if (stack.length <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'STOP with an empty stack');
+          this.pos = pos;
+          return stack[stack.length - 1];
+        }
+        // ------------------------------------------------------------------ scalars
+        case 0x4e: // NONE
+          stack.push(null);
+          depths.push(0);
+          break;
+        case 0x88: // NEWTRUE
+          stack.push(true);
+          depths.push(0);
+          break;
+        case 0x89: // NEWFALSE
+          stack.push(false);
+          depths.push(0);
+          break;
+        case 0x4b: // BININT1
+          if (pos >= end) this.truncated(1);
+          stack.push(buf[pos++]!);
+          depths.push(0);
+          break;
+        case 0x4d: // BININT2
+          if (pos + 2 > end) this.truncated(2);
+          stack.push(buf[pos] | (buf[pos + 1]! << 8));
+          depths.push(0);
+          pos += 2;
+          break;
+        case 0x4a: // BININT
+          if (pos + 4 > end) this.truncated(4);
+          stack.push(buf[pos] | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24));
+          depths.push(0);
+          pos += 4;
+          break;
+        case 0x8a: { // LONG1
+          if (pos >= end) this.truncated(1);
+          const n = buf[pos++]!;
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(decode_long(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x8b: { // LONG4
+          if (pos + 4 > end) this.truncated(4);
+          const n = buf.readInt32LE(pos);
+          pos += 4;
+          if (n < 0) fail('ERR_PICKLE_VALUE', 'LONG pickle has negative byte count');
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(decode_long(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x47: // BINFLOAT
+          if (pos + 8 > end) this.truncated(8);
+          stack.push(buf.readDoubleBE(pos));
+          depths.push(0);
+          pos += 8;
+          break;
+        case 0x8c: { // SHORT_BINUNICODE
+          if (pos >= end) this.truncated(1);
+          const n = buf[pos++]!;
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(utf8(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x58: { // BINUNICODE
+          if (pos + 4 > end) this.truncated(4);
+          const n = buf.readUInt32LE(pos);
+          pos += 4;
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(utf8(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x8d: { // BINUNICODE8
+          const n = this.len8(pos);
+          pos += 8;
+          stack.push(utf8(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x43: { // SHORT_BINBYTES
+          if (pos >= end) this.truncated(1);
+          const n = buf[pos++]!;
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(Buffer.copyBytesFrom(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x42: { // BINBYTES
+          if (pos + 4 > end) this.truncated(4);
+          const n = buf.readUInt32LE(pos);
+          pos += 4;
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(Buffer.copyBytesFrom(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x8e: { // BINBYTES8
+          const n = this.len8(pos);
+          pos += 8;
+          stack.push(Buffer.copyBytesFrom(buf, pos, n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x96: { // BYTEARRAY8
+          const n = this.len8(pos);
+          pos += 8;
+          const ba = new ByteArray(n);
+          ba.set(buf.subarray(pos, pos + n));
+          stack.push(ba);
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x55: { // SHORT_BINSTRING
+          if (pos >= end) this.truncated(1);
+          const n = buf[pos++]!;
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(this.py2str(buf, pos, pos + n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        case 0x54: { // BINSTRING
+          if (pos + 4 > end) this.truncated(4);
+          const n = buf.readInt32LE(pos);
+          pos += 4;
+          if (n < 0) fail('ERR_PICKLE_VALUE', 'BINSTRING pickle has negative byte count');
+          if (pos + n > end) this.too_long(n, end - pos);
+          stack.push(this.py2str(buf, pos, pos + n));
+          depths.push(0);
+          pos += n;
+          break;
+        }
+        // ------------------------------------------------------------------ protocol 0 text
+        case 0x49: { // INT
+          const nl = this.line(pos);
+          const text = fast(buf).latin1Slice(pos, nl);
+          pos = nl + 1;
+          stack.push(text === '01' ? true : text === '00' ? false : this.decimal(text, false));
+          depths.push(0);
+          break;
+        }
+        case 0x4c: { // LONG
+          const nl = this.line(pos);
+          const text = fast(buf).latin1Slice(pos, nl);
+          pos = nl + 1;
+          stack.push(this.decimal(text, true));
+          depths.push(0);
+          break;
+        }
+        case 0x46: { // FLOAT
+          const nl = this.line(pos);
+          const text = fast(buf).latin1Slice(pos, nl);
+          pos = nl + 1;
+          stack.push(parse_float(text));
+          depths.push(0);
+          break;
+        }
+        case 0x53: { // STRING
+          const nl = this.line(pos);
+          let stop = nl;
+          // Python strips trailing whitespace before checking the quotes
+          while (stop > pos && (buf[stop - 1] === 0x20 || buf[stop - 1] === 0x0d || buf[stop - 1] === 0x09)) stop--;
+          const bytes = decode_string_repr(buf, pos, stop);
+          pos = nl + 1;
+          stack.push(this.py2str(bytes, 0, bytes.length));
+          depths.push(0);
+          break;
+        }
+        case 0x56: { // UNICODE
+          const nl = this.line(pos);
+          stack.push(decode_raw_unicode_escape(buf, pos, nl));
+          depths.push(0);
+          pos = nl + 1;
+          break;
+        }
+        // ------------------------------------------------------------------ containers
+        case 0x5d: // EMPTY_LIST
+          stack.push([]);
+          depths.push(1);
+          break;
+        case 0x7d: // EMPTY_DICT
+          stack.push(new Map());
+          depths.push(1);
+          break;
+        case 0x8f: // EMPTY_SET
+          stack.push(new Set());
+          depths.push(1);
+          break;
+        case 0x29: // EMPTY_TUPLE
+          stack.push(new Tuple());
+          depths.push(1);
+          break;
+        case 0x28: // MARK
+          this.marks.push(stack.length);
+          if (this.marks.length > max_depth) this.too_deep();
+          break;
+        case 0x61: { // APPEND
+          const n = stack.length;
+          if (n < 2 || n - 1 <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'APPEND needs a list and an item');
+          const list = stack[n - 2];
+          if (!Array.isArray(list) || list instanceof Tuple) fail('ERR_PICKLE_STACK', `APPEND to a ${py_type(list)}`);
+          (list as unknown[]).push(stack.pop());
+          const d = depths.pop()! + 1;
+          if (d > depths[n - 2]!) {
+            if (d > max_depth) this.too_deep();
+            depths[n - 2] = d;
+          }
+          break;
+        }
+        case 0x65: { // APPENDS
+          const m = this.pop_mark();
+          if (m === 0) fail('ERR_PICKLE_STACK', 'APPENDS with no list below the mark');
+          const list = stack[m - 1];
+          if (!Array.isArray(list) || list instanceof Tuple) fail('ERR_PICKLE_STACK', `APPENDS to a ${py_type(list)}`);
+          const l = list as unknown[];
+          let d = depths[m - 1]!;
+          for (let i = m; i < stack.length; i++) {
+            l.push(stack[i]);
+            if (depths[i]! >= d) d = depths[i]! + 1;
+          }
+          if (d > max_depth) this.too_deep();
+          depths[m - 1] = d;
+          stack.length = m;
+          depths.length = m;
+          break;
+        }
+        case 0x73: { // SETITEM
+          const n = stack.length;
+          if (n < 3 || n - 2 <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'SETITEM needs a dict, a key and a value');
+          const dict = stack[n - 3];
+          if (!(dict instanceof Map)) fail('ERR_PICKLE_STACK', `SETITEM on a ${py_type(dict)}`);
+          (dict as Map<unknown, unknown>).set(stack[n - 2], stack[n - 1]);
+          const d = Math.max(depths[n - 2]!, depths[n - 1]!) + 1;
+          if (d > depths[n - 3]!) {
+            if (d > max_depth) this.too_deep();
+            depths[n - 3] = d;
+          }
+          stack.length = n - 2;
+          depths.length = n - 2;
+          break;
+        }
+        case 0x75: { // SETITEMS
+          const m = this.pop_mark();
+          if (m === 0) fail('ERR_PICKLE_STACK', 'SETITEMS with no dict below the mark');
+          const dict = stack[m - 1];
+          if (!(dict instanceof Map)) fail('ERR_PICKLE_STACK', `SETITEMS on a ${py_type(dict)}`);
+          if ((stack.length - m) & 1) fail('ERR_PICKLE_STACK', 'odd number of items for SETITEMS');
+          const map = dict as Map<unknown, unknown>;
+          let d = depths[m - 1]!;
+          for (let i = m; i < stack.length; i += 2) {
+            map.set(stack[i], stack[i + 1]);
+            if (depths[i]! >= d) d = depths[i]! + 1;
+            if (depths[i + 1]! >= d) d = depths[i + 1]! + 1;
+          }
+          if (d > max_depth) this.too_deep();
+          depths[m - 1] = d;
+          stack.length = m;
+          depths.length = m;
+          break;
+        }
+        case 0x90: { // ADDITEMS
+          const m = this.pop_mark();
+          if (m === 0) fail('ERR_PICKLE_STACK', 'ADDITEMS with no set below the mark');
+          const set = stack[m - 1];
+          if (!(set instanceof Set) || set instanceof FrozenSet) fail('ERR_PICKLE_STACK', `ADDITEMS on a ${py_type(set)}`);
+          let d = depths[m - 1]!;
+          for (let i = m; i < stack.length; i++) {
+            (set as Set<unknown>).add(stack[i]);
+            if (depths[i]! >= d) d = depths[i]! + 1;
+          }
+          if (d > max_depth) this.too_deep();
+          depths[m - 1] = d;
+          stack.length = m;
+          depths.length = m;
+          break;
+        }
+        case 0x85: { // TUPLE1
+          const n = stack.length;
+          if (n < 1 || n - 1 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'TUPLE1 on an empty stack');
+          const t = new Tuple();
+          t.push(stack[n - 1]);
+          stack[n - 1] = t;
+          const d = depths[n - 1]! + 1;
+          if (d > max_depth) this.too_deep();
+          depths[n - 1] = d;
+          break;
+        }
+        case 0x86: { // TUPLE2
+          const n = stack.length;
+          if (n < 2 || n - 2 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'TUPLE2 needs two items');
+          const t = new Tuple();
+          t.push(stack[n - 2], stack[n - 1]);
+          const d = Math.max(depths[n - 2]!, depths[n - 1]!) + 1;
+          if (d > max_depth) this.too_deep();
+          stack.length = n - 1;
+          depths.length = n - 1;
+          stack[n - 2] = t;
+          depths[n - 2] = d;
+          break;
+        }
+        case 0x87: { // TUPLE3
+          const n = stack.length;
+          if (n < 3 || n - 3 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'TUPLE3 needs three items');
+          const t = new Tuple();
+          t.push(stack[n - 3], stack[n - 2], stack[n - 1]);
+          const d = Math.max(depths[n - 3]!, depths[n - 2]!, depths[n - 1]!) + 1;
+          if (d > max_depth) this.too_deep();
+          stack.length = n - 2;
+          depths.length = n - 2;
+          stack[n - 3] = t;
+          depths[n - 3] = d;
+          break;
+        }
+        case 0x74: { // TUPLE
+          const m = this.pop_mark();
+          const t = new Tuple();
+          const d = this.collect(m, t);
+          stack.push(t);
+          depths.push(d);
+          break;
+        }
+        case 0x6c: { // LIST
+          const m = this.pop_mark();
+          const l: unknown[] = [];
+          const d = this.collect(m, l);
+          stack.push(l);
+          depths.push(d);
+          break;
+        }
+        case 0x91: { // FROZENSET
+          const m = this.pop_mark();
+          const items: unknown[] = [];
+          const d = this.collect(m, items);
+          stack.push(new FrozenSet(items));
+          depths.push(d);
+          break;
+        }
+        case 0x64: { // DICT
+          const m = this.pop_mark();
+          if ((stack.length - m) & 1) fail('ERR_PICKLE_STACK', 'odd number of items for DICT');
+          const map = new Map<unknown, unknown>();
+          let d = 1;
+          for (let i = m; i < stack.length; i += 2) {
+            map.set(stack[i], stack[i + 1]);
+            if (depths[i]! >= d) d = depths[i]! + 1;
+            if (depths[i + 1]! >= d) d = depths[i + 1]! + 1;
+          }
+          if (d > max_depth) this.too_deep();
+          stack.length = m;
+          depths.length = m;
+          stack.push(map);
+          depths.push(d);
+          break;
+        }
+        // ------------------------------------------------------------------ stack and memo
+        case 0x30: // POP
+          if (stack.length > this.mark_floor()) {
+            stack.pop();
+            depths.pop();
+          } else if (this.marks.length > 0) {
+            this.marks.pop(); // Python: POP with a mark on top discards the mark
+          } else {
+            fail('ERR_PICKLE_STACK', 'POP from an empty stack');
+          }
+          break;
+        case 0x31: { // POP_MARK
+          const m = this.pop_mark();
+          stack.length = m;
+          depths.length = m;
+          break;
+        }
+        case 0x32: { // DUP
+          const n = stack.length;
+          if (n === 0 || n <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'DUP on an empty stack');
+          stack.push(stack[n - 1]);
+          depths.push(depths[n - 1]!);
+          break;
+        }
+        case 0x71: // BINPUT
+          if (pos >= end) this.truncated(1);
+          this.put(buf[pos++]!);
+          break;
+        case 0x72: // LONG_BINPUT
+          if (pos + 4 > end) this.truncated(4);
+          this.put(buf.readUInt32LE(pos));
+          pos += 4;
+          break;
+        case 0x70: { // PUT
+          const nl = this.line(pos);
+          const key = this.memo_key(fast(buf).latin1Slice(pos, nl));
+          pos = nl + 1;
+          this.put(key);
+          break;
+        }
+        case 0x94: // MEMOIZE
+          this.put(this.memo_count);
+          break;
+        case 0x68: // BINGET
+          if (pos >= end) this.truncated(1);
+          this.get(buf[pos++]!);
+          break;
+        case 0x6a: // LONG_BINGET
+          if (pos + 4 > end) this.truncated(4);
+          this.get(buf.readUInt32LE(pos));
+          pos += 4;
+          break;
+        case 0x67: { // GET
+          const nl = this.line(pos);
+          const key = this.memo_key(fast(buf).latin1Slice(pos, nl));
+          pos = nl + 1;
+          this.get(key);
+          break;
+        }
+        // ------------------------------------------------------------------ globals
+        case 0x63: { // GLOBAL
+          const nl1 = this.line(pos);
+          const nl2 = this.line(nl1 + 1);
+          const module = decode_utf8(buf, pos, nl1);
+          const name = decode_utf8(buf, nl1 + 1, nl2);
+          pos = nl2 + 1;
+          stack.push(this.global(module, name));
+          depths.push(0);
+          break;
+        }
+        case 0x93: { // STACK_GLOBAL
+          const n = stack.length;
+          if (n < 2 || n - 2 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'STACK_GLOBAL needs a module and a name');
+          const module = stack[n - 2], name = stack[n - 1];
+          if (typeof module !== 'string' || typeof name !== 'string') fail('ERR_PICKLE_STACK', 'STACK_GLOBAL requires str');
+          const g = this.global(module as string, name as string);
+          stack.length = n - 1;
+          depths.length = n - 1;
+          stack[n - 2] = g;
+          depths[n - 2] = 0;
+          break;
+        }
+        case 0x69: { // INST
+          const nl1 = this.line(pos);
+          const nl2 = this.line(nl1 + 1);
+          const g = this.global(decode_utf8(buf, pos, nl1), decode_utf8(buf, nl1 + 1, nl2));
+          pos = nl2 + 1;
+          const m = this.pop_mark();
+          const args = stack.slice(m);
+          const d = this.args_depth(m);
+          stack.length = m;
+          depths.length = m;
+          stack.push(this.call(g, args));
+          depths.push(d);
+          break;
+        }
+        case 0x6f: { // OBJ
+          const m = this.pop_mark();
+          if (stack.length === m) fail('ERR_PICKLE_STACK', 'OBJ with nothing after the mark');
+          const g = stack[m];
+          const args = stack.slice(m + 1);
+          const d = this.args_depth(m + 1);
+          stack.length = m;
+          depths.length = m;
+          stack.push(this.call(g, args));
+          depths.push(d);
+          break;
+        }
+        case 0x52: // REDUCE
+        case 0x81: { // NEWOBJ
+          const n = stack.length;
+          if (n < 2 || n - 2 < this.mark_floor()) fail('ERR_PICKLE_STACK', `${opcode_name(op)} needs a callable and arguments`);
+          const args = stack[n - 1];
+          if (!(args instanceof Tuple)) fail('ERR_PICKLE_STACK', `${opcode_name(op)} arguments must be a tuple, not ${py_type(args)}`);
+          const d = depths[n - 1]!;
+          const value = this.call(stack[n - 2], args as unknown[]);
+          stack.length = n - 1;
+          depths.length = n - 1;
+          stack[n - 2] = value;
+          depths[n - 2] = d;
+          break;
+        }
+        case 0x92: { // NEWOBJ_EX
+          const n = stack.length;
+          if (n < 3 || n - 3 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'NEWOBJ_EX needs a class, arguments and keywords');
+          const args = stack[n - 2], kwargs = stack[n - 1];
+          if (!(args instanceof Tuple)) fail('ERR_PICKLE_STACK', 'NEWOBJ_EX arguments must be a tuple');
+          if (!(kwargs instanceof Map)) fail('ERR_PICKLE_STACK', 'NEWOBJ_EX keywords must be a dict');
+          const all = (kwargs as Map<unknown, unknown>).size === 0 ? (args as unknown[]) : [...(args as unknown[]), kwargs];
+          const d = Math.max(depths[n - 2]!, depths[n - 1]!);
+          const value = this.call(stack[n - 3], all);
+          stack.length = n - 2;
+          depths.length = n - 2;
+          stack[n - 3] = value;
+          depths[n - 3] = d;
+          break;
+        }
+        case 0x62: { // BUILD
+          const n = stack.length;
+          if (n < 2 || n - 2 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'BUILD needs an object and a state');
+          this.build(stack[n - 2], stack[n - 1]);
+          stack.pop();
+          depths.pop();
+          break;
+        }
+        // ------------------------------------------------------------------ unsupported
+        case 0x50: // PERSID
+        case 0x51: // BINPERSID
+          fail('ERR_PICKLE_UNSUPPORTED', 'persistent ids are not supported (there is no persistent_load)');
+          break;
+        case 0x82: // EXT1
+        case 0x83: // EXT2
+        case 0x84: // EXT4
+          fail('ERR_PICKLE_UNSUPPORTED', 'the copyreg extension registry is not supported');
+          break;
+        case 0x97: // NEXT_BUFFER
+          fail('ERR_PICKLE_UNSUPPORTED', 'out-of-band buffers are not supported');
+          break;
+        case 0x98: // READONLY_BUFFER
+          if (stack.length === 0) fail('ERR_PICKLE_STACK', 'READONLY_BUFFER on an empty stack');
+          break;
+        default:
+          throw new UnpicklingError('ERR_PICKLE_OPCODE', `invalid load key, 0x${op.toString(16).padStart(2, '0')}`, pos - 1);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ helpers (cold paths)
+
+  private truncated(n: number): never {
+    throw new Fail('ERR_PICKLE_TRUNCATED', `the pickle ends inside the opcode (needs ${n} more bytes)`);
+  }
+
+  private too_long(n: number, left: number): never {
+    throw new Fail('ERR_PICKLE_TRUNCATED', `length ${n} is longer than the ${left} bytes left`);
+  }
+
+  /** An 8-byte length at `pos`, checked against what is left after it. */
+  private len8(pos: number): number {
+    const buf = this.buf;
+    if (pos + 8 > buf.length) this.truncated(8);
+    const hi = buf.readUInt32LE(pos + 4);
+    const n = buf.readUInt32LE(pos) + hi * TWO32;
+    const left = buf.length - pos - 8;
+    if (hi >= 0x200000 || n > left) this.too_long(hi >= 0x200000 ? Number(buf.readBigUInt64LE(pos)) : n, left);
+    return n;
+  }
+
+  /** The index of the `\n` ending the line starting at `pos`. */
+  private line(pos: number): number {
+    const nl = this.buf.indexOf(0x0a, pos);
+    if (nl < 0) throw new Fail('ERR_PICKLE_TRUNCATED', 'the pickle ends inside a text line');
+    return nl;
+  }
+
+  private mark_floor(): number {
+    const marks = this.marks;
+    return marks.length === 0 ? 0 : marks[marks.length - 1]!;
+  }
+
+  private pop_mark(): number {
+    const m = this.marks.pop();
+    if (m === undefined) fail('ERR_PICKLE_STACK', 'could not find MARK');
+    return m!;
+  }
+
+  /** Moves the stack items above `m` into `into`; returns the depth of the container. */
+  private collect(m: number, into: unknown[]): number {
+    const stack = this.stack, depths = this.depths;
+    let d = 1;
+    for (let i = m; i < stack.length; i++) {
+      into.push(stack[i]);
+      if (depths[i]! >= d) d = depths[i]! + 1;
+    }
+    if (d > this.max_depth) this.too_deep();
+    stack.length = m;
+    depths.length = m;
+    return d;
+  }
+
+  private args_depth(from: number): number {
+    let d = 1;
+    for (let i = from; i < this.depths.length; i++) if (this.depths[i]! >= d) d = this.depths[i]! + 1;
+    if (d > this.max_depth) this.too_deep();
+    return d;
+  }
+
+  private too_deep(): never {
+    throw new Fail('ERR_PICKLE_TOO_DEEP', `nesting deeper than max_depth (${this.max_depth})`);
+  }
+
+  private put(key: number): void {
+    const n = this.stack.length;
+    if (n === 0 || n <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'memo PUT on an empty stack');
+    if (this.memo[key] === undefined) this.memo_count++;
+    this.memo[key] = this.stack[n - 1];
+    this.memo_depths[key] = this.depths[n - 1]!;
+  }
+
+  private get(key: number): void {
+    const value = this.memo[key];
+    if (value === undefined) fail('ERR_PICKLE_MEMO', `memo key ${key} has not been written`);
+    this.stack.push(value);
+    this.depths.push(this.memo_depths[key]!);
+  }
+
+  private memo_key(text: string): number {
+    if (!/^\d{1,10}$/.test(text)) fail('ERR_PICKLE_MEMO', 'memo key must be a decimal number below 2**32');
+    const key = Number(text);
+    if (key >= TWO32) fail('ERR_PICKLE_MEMO', 'memo key must be below 2**32');
+    return key;
+  }
+
+  /** The decimal text of `INT` / `LONG` (`long`: a trailing `L` is allowed). */
+  private decimal(text: string, long: boolean): number | bigint {
+    let t = text;
+    if (long && t.endsWith('L')) t = t.slice(0, -1);
+    if (!/^[+-]?\d+$/.test(t)) fail('ERR_PICKLE_VALUE', `invalid literal for int(): ${JSON.stringify(t.slice(0, 40))}`);
+    if (t.length > this.max_digits + 1) fail('ERR_PICKLE_VALUE', `an integer of more than max_digits (${this.max_digits}) digits`);
+    if (t.length <= 15) return Number(t);
+    const big = BigInt(t);
+    return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
+  }
+
+  /** A Python 2 `str`, read as the `encoding` option says. */
+  private py2str(bytes: Uint8Array, start: number, end: number): string | Buffer {
+    const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    switch (this.encoding) {
+      case 'bytes':
+        return Buffer.copyBytesFrom(b, start, end - start);
+      case 'latin1':
+        return fast(b).latin1Slice(start, end);
+      case 'utf8':
+        return decode_utf8(b, start, end);
+      default:
+        for (let i = start; i < end; i++) {
+          if (b[i]! >= 0x80) fail('ERR_PICKLE_VALUE', "a Python 2 str that is not ASCII (read it with encoding: 'latin1', 'utf8' or 'bytes')");
+        }
+        return fast(b).latin1Slice(start, end);
+    }
+  }
+
+  private global(module: string, name: string): PyGlobal {
+    let g: PyGlobal | undefined;
+    try {
+      g = resolve_global(module, name, this.find_class);
+    } catch (err) {
+      throw new Fail('ERR_PICKLE_GLOBAL', `find_class refused global '${module}.${name}'`, err);
+    }
+    if (g === undefined) fail('ERR_PICKLE_GLOBAL', `global '${module}.${name}' is not allowed`);
+    return g!;
+  }
+
+  private call(callable: unknown, args: unknown[]): unknown {
+    if (!(callable instanceof PyGlobal)) return fail('ERR_PICKLE_STACK', `a ${py_type(callable)} is not callable`);
+    try {
+      const value = callable.call(...args);
+      if (value === undefined) return fail('ERR_PICKLE_GLOBAL', `${callable} returned undefined`);
+      return value;
+    } catch (err) {
+      if (err instanceof Fail) throw err;
+      const why = err instanceof GlobalArgumentError ? `: ${err.message}` : '';
+      return fail('ERR_PICKLE_GLOBAL', `calling ${callable} failed${why}`, err);
+    }
+  }
+
+  private build(target: unknown, state: unknown): void {
+    const setstate = target !== null && typeof target === 'object' && !(target instanceof PyGlobal)
+      ? (target as { __setstate__?: unknown }).__setstate__
+      : undefined;
+    if (typeof setstate === 'function') {
+      try {
+        setstate.call(target, state);
+      } catch (err) {
+        fail('ERR_PICKLE_GLOBAL', 'BUILD: __setstate__ failed', err);
+      }
+      return;
+    }
+    // the allow-listed types carry no state; an empty one (None, {}) is accepted as CPython writes it
+    const empty = state === null || (state instanceof Map && state.size === 0) || (state instanceof Tuple && state.length === 2 && state.every((s) => s === null || (s instanceof Map && s.size === 0)));
+    if (!empty) fail('ERR_PICKLE_GLOBAL', `BUILD on a ${py_type(target)}, which takes no state`);
+  }
+}
+
+/** Short strings: a loop beats crossing into C++; anything not ASCII goes to the full decoder. */
+function utf8(buf: Buffer, start: number, n: number): string {
+  if (n < 24) {
+    let s = '';
+    for (let i = start, e = start + n; i < e; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return decode_utf8(buf, start, start + n);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return decode_utf8(buf, start, start + n);
+}
+
+/** Two's complement little-endian `buf[pos, pos + n)` as a number when safe, else a bigint. */
+function decode_long(buf: Buffer, pos: number, n: number): number | bigint {
+  if (n === 0) return 0;
+  if (n <= 6) {
+    let v = 0;
+    for (let i = n - 1; i >= 0; i--) v = v * 256 + buf[pos + i]!;
+    if (buf[pos + n - 1]! >= 0x80) v -= 2 ** (8 * n);
+    return v;
+  }
+  const hex = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) hex[i] = buf[pos + n - 1 - i]!;
+  let v = BigInt(`0x${hex.toString('hex')}`);
+  if (buf[pos + n - 1]! >= 0x80) v -= 1n << BigInt(8 * n);
+  return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+}
+
+/** Turns each `Map` whose keys are all strings into a plain object, keeping identity and cycles. */
+function to_objects(root: unknown): unknown {
+  const seen = new Map<object, unknown>();
+  const work: object[] = [];
+  const convert = (v: unknown): unknown => {
+    if (typeof v !== 'object' || v === null) return v;
+    const known = seen.get(v);
+    if (known !== undefined) return known;
+    if (v instanceof Map) {
+      let strings = true;
+      for (const k of v.keys()) {
+        if (typeof k !== 'string') {
+          strings = false;
+          break;
+        }
+      }
+      const r = strings ? {} : v;
+      seen.set(v, r);
+      work.push(v);
+      return r;
+    }
+    if (Array.isArray(v)) {
+      seen.set(v, v);
+      work.push(v);
+    }
+    return v;
+  };
+  const result = convert(root);
+  while (work.length > 0) {
+    const c = work.pop()!;
+    if (c instanceof Map) {
+      const r = seen.get(c);
+      if (r === c) {
+        for (const [k, v] of c) {
+          const nv = convert(v);
+          if (nv !== v) c.set(k, nv);
+        }
+      } else {
+        const obj = r as Record<string, unknown>;
+        for (const [k, v] of c as Map<string, unknown>) {
+          Object.defineProperty(obj, k, { value: convert(v), enumerable: true, writable: true, configurable: true });
+        }
+      }
+    } else {
+      const a = c as unknown[];
+      for (let i = 0; i < a.length; i++) a[i] = convert(a[i]);
+    }
+  }
+  return result;
+}
