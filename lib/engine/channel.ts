@@ -90,14 +90,14 @@ export abstract class Channel {
   }
 
   /** @internal Joins the engine's channel set. */
-  protected _register(): void {
+  _register(): void {
     if (this.registered) return;
     this.registered = true;
     this.engine._add(this);
   }
 
   /** @internal Marks the channel closed, runs `on_close` once, then leaves the engine. */
-  protected _finish_close(): void {
+  _finish_close(): void {
     if (this._closed) return;
     this._closed = true;
     this._call('on_close');
@@ -180,8 +180,15 @@ export abstract class Channel {
     this._error(new CallbackError(name, thrown));
   }
 
+  /** @internal Drops a channel that never became whole (its construction failed): no `on_close`. */
+  _drop(): void {
+    this._closed = true;
+    this.observers = null;
+    if (this.registered) this.engine._remove(this);
+  }
+
   /** @internal Delivers an error to `on_error`, closing at once if `on_error` throws. */
-  protected _error(err: Error): void {
+  _error(err: Error): void {
     try {
       this.on_error(err);
     } catch (thrown) {

@@ -23,7 +23,8 @@
 
 import type * as net from 'node:net';
 import { StreamServer, type StreamServerOptions } from './stream_server.js';
-import { abandon_stream_of, Stream, type StreamOptions } from './stream.js';
+import { Stream, type StreamOptions } from './stream.js';
+import { abandon_stream_of } from './stream_core.js';
 
 /** A stream accepted by a server; `server` points at it. */
 export class Connection extends Stream {
@@ -36,7 +37,7 @@ export class Connection extends Stream {
   }
 
   /** @internal Leaves `server.channels` before `on_close` runs. */
-  protected override _finish_close(): void {
+  override _finish_close(): void {
     if (this.closed) return;
     const server = this.server;
     server?.channels.delete(this);

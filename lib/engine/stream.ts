@@ -45,9 +45,10 @@
  * - A peer reset (`ECONNRESET`, `EPIPE`) closes the stream without `on_error`;
  *   `close_reason` then holds the error. Other socket errors go to `on_error`.
  *
- * Reading goes through a {@link Reader} (the one owner of the framer), writing through an
- * {@link Outbox}, TLS through a {@link StreamTls}: each talks to the stream through one
- * private host object, so none of their hooks is part of the Stream's API.
+ * The Stream is the public face. Its socket, state, reader (the one owner of the framer),
+ * outbox and TLS lifecycle live in a private core object (`stream_core.ts`), which is what
+ * the socket's listeners and those parts talk to: none of their hooks is a member of Stream,
+ * so a subclass can never override one by accident.
  *
  * @module
  */
@@ -56,14 +57,11 @@ import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import type * as tls from 'node:tls';
-import { format_address, format_reported, inet_address, parse_address, type Address, type ParsedAddress, type ReportedAddress } from './address.js';
+import { format_reported, inet_address, parse_address, type Address, type ReportedAddress } from './address.js';
 import { Channel, type ChannelOptions } from './channel.js';
 import type { ReadDelimiter } from './delimiter.js';
-import { ConnectError, ConnectTimeoutError, FileError, SocketError, TlsError, TrousersError, type BufferOverflowError } from './errors.js';
-import { Outbox, type OutboxHost } from './outbox.js';
-import { mark_onread, READ_OPTIONS, reads_onread, set_read_sink, type ReadSink } from './read_buffer.js';
-import { Reader, type ReadHost } from './reader.js';
-import { StreamTls, type TlsHost } from './stream_tls.js';
+import { TrousersError, type BufferOverflowError, type ConnectError, type TlsError } from './errors.js';
+import { StreamCore } from './stream_core.js';
 import { Struct } from './struct.js';
 import { node_tls, tls_info, type TlsInfo, type TlsOptions } from './tls.js';
 
@@ -98,124 +96,15 @@ export interface WriteFileOptions {
 /** A stream's state; see the grammar in the module docs and {@link Stream.state}. */
 export type StreamState = 'idle' | 'connecting' | 'handshaking' | 'open' | 'upgrading' | 'closing' | 'closed';
 
-/** What the socket's listeners call: the stream's private host, never the Stream itself. */
-interface SocketHooks {
-  readonly stream: Stream;
-  on_data(chunk: Buffer): void;
-  on_end(): void;
-  on_error(err: Error): void;
-  on_close(): void;
-  on_idle(): void;
-  abandon(): void;
-}
-
-/** Everything a stream lends its parts (reader, outbox, TLS, socket listeners). */
-type Core = SocketHooks & ReadSink & ReadHost & OutboxHost & TlsHost;
-
-/** The stream a socket belongs to: one set of listener functions serves every socket. */
-const OWNER: unique symbol = Symbol('trousers.stream');
-type Owned = net.Socket & { [OWNER]?: SocketHooks };
-
-function on_socket_data(this: Owned, chunk: Buffer): void {
-  this[OWNER]?.on_data(chunk);
-}
-function on_socket_end(this: Owned): void {
-  this[OWNER]?.on_end();
-}
-function on_socket_error(this: Owned, err: Error): void {
-  this[OWNER]?.on_error(err);
-}
-function on_socket_close(this: Owned): void {
-  this[OWNER]?.on_close();
-}
-function on_socket_timeout(this: Owned): void {
-  this[OWNER]?.on_idle();
-}
-function ignore(): void {}
-
-/** What a socket's own stream buffer holds (bytes that came before a Stream took it). */
-function take_buffered(socket: net.Socket): Buffer {
-  const parts: Buffer[] = [];
-  for (let part = socket.read() as Buffer | null; part !== null; part = socket.read() as Buffer | null) parts.push(part);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
-/**
- * @internal The stream that drives `socket` (set as soon as a Stream adopts it, before the
- * subclass constructor has finished), or undefined.
- */
-export function stream_of(socket: net.Socket): Stream | undefined {
-  return (socket as Owned)[OWNER]?.stream;
-}
-
-/**
- * @internal Drops the stream that drives `socket` (one whose construction failed): no
- * callback reaches it any more, it leaves the engine, its socket is destroyed.
- * @returns false when no stream had taken the socket
- */
-export function abandon_stream_of(socket: net.Socket): boolean {
-  const hooks = (socket as Owned)[OWNER];
-  if (hooks === undefined) return false;
-  hooks.abandon();
-  return true;
-}
-
-/** Per listening server: its Unix socket path, or null for TCP (asked once, not per accept). */
-const server_paths = new WeakMap<net.Server, string | null>();
-
-/** The Unix socket path of an accepted or connected socket, or null for TCP. */
-function unix_path_of(socket: net.Socket): string | null {
-  const server = (socket as unknown as { server?: net.Server | null }).server;
-  if (server !== undefined && server !== null) {
-    let path = server_paths.get(server);
-    if (path === undefined) {
-      const a = server.address();
-      path = typeof a === 'string' ? a : null;
-      server_paths.set(server, path);
-    }
-    return path;
-  }
-  // A socket made by the user: a connected TCP socket knows its peer's address. One still
-  // connecting is taken for TCP until it connects (see connected()).
-  if (socket.connecting || socket.remoteAddress !== undefined) return null;
-  return '';
-}
-
-const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
-
 /** A TCP or Unix stream socket. Subclass it and override the `on_*` callbacks. */
 export class Stream extends Channel {
-  /** @internal */
-  protected _socket: net.Socket | null = null;
-  private st: StreamState = 'idle';
-  /** @internal The private host the stream's parts talk to. */
-  private readonly core: Core;
-  private readonly reader: Reader;
-  private outbox: Outbox;
-  /** A STARTTLS upgrade's plaintext outbox, still sending what was written before it. */
-  private plain_outbox: Outbox | null = null;
-  /** TLS state; null until the stream uses TLS. */
-  private tls: StreamTls | null = null;
-  private unix_path: string | null = null;
-  private nodelay = true;
-  private user_paused = false;
-  private idle_ms = 0;
-  private timer: NodeJS.Timeout | undefined;
-  /** Printable target of `connect()`; empty for adopted sockets. */
-  private target = '';
-  private was_connected = false;
-  /** The peer has ended its side (its FIN arrived). */
-  private peer_ended = false;
-  private reason: Error | null = null;
-  private linger_ms = 1000;
-  private linger_timer: NodeJS.Timeout | undefined;
-  /** The plain socket under TLS: addresses are read from it. */
-  private net_socket: net.Socket | null = null;
-  private pause_reported = false;
-  /** Adopted while still connecting: whether it is a Unix socket is known only once connected. */
-  private adopted_connecting = false;
-  /** Bytes an adopted socket had received before this stream took it (delivered after on_connect). */
-  private early: Buffer | null = null;
+  /** The private host that drives the socket (see `stream_core.ts`). */
+  readonly #core: StreamCore;
+
+  /** @internal The socket the stream drives now. */
+  protected get _socket(): net.Socket | null {
+    return this.#core.sock;
+  }
 
   /**
    * @param options - `{ engine, socket, tls, secure_context }`; with `socket`, the stream
@@ -227,14 +116,11 @@ export class Stream extends Channel {
     if (options.tls !== undefined && (options.tls === null || typeof options.tls !== 'object')) {
       throw new TypeError('options.tls must be an object of TLS options');
     }
-    this.core = this.make_core();
-    this.reader = new Reader(this.core);
-    this.outbox = this.new_outbox();
-    if (options.tls !== undefined) this.tls = new StreamTls(this.core, options.tls, options.secure_context);
+    this.#core = new StreamCore(this, options.tls, options.secure_context);
     const socket = options.socket;
     if (socket !== undefined) {
       if (!(socket instanceof net.Socket)) throw new TypeError('options.socket must be a net.Socket');
-      this.adopt(socket);
+      this.#core.adopt(socket);
     }
   }
 
@@ -246,38 +132,38 @@ export class Stream extends Channel {
    * `on_close` has run.
    */
   get state(): StreamState {
-    const st = this.st;
+    const st = this.#core.st;
     return st === 'closed' && !this._closed ? 'closing' : st;
   }
 
   /** True while the connection is established and not closing (`open`, or `upgrading` to TLS). */
   get connected(): boolean {
-    return this.st === 'open' || this.st === 'upgrading';
+    return this.#core.st === 'open' || this.#core.st === 'upgrading';
   }
 
   /** True while the connection is being made (`connecting`, or its first TLS `handshaking`). */
   get connecting(): boolean {
-    return this.st === 'connecting' || this.st === 'handshaking';
+    return this.#core.st === 'connecting' || this.#core.st === 'handshaking';
   }
 
   /** True after `close()` was called, until `on_close`. */
   get closing(): boolean {
-    return this.st === 'closing' || (this.st === 'closed' && !this._closed);
+    return this.#core.st === 'closing' || (this.#core.st === 'closed' && !this._closed);
   }
 
   /** The error that ended the stream (a peer reset, say), or null. */
   get close_reason(): Error | null {
-    return this.reason;
+    return this.#core.reason;
   }
 
   /** True once TLS is in place (after its handshake). */
   get secure(): boolean {
-    return this.tls !== null && this.tls.secure;
+    return this.#core.tls !== null && this.#core.tls.secure;
   }
 
   /** The TLS session's details (protocol, cipher, ALPN, peer certificate), or null without TLS. */
   get tls_info(): TlsInfo | null {
-    const s = this._socket;
+    const s = this.#core.sock;
     return this.secure && s instanceof node_tls().TLSSocket ? tls_info(s) : null;
   }
 
@@ -286,40 +172,40 @@ export class Stream extends Channel {
    * its side before the socket is closed anyway (default 1000; 0 closes right after FIN).
    */
   get linger(): number {
-    return this.linger_ms;
+    return this.#core.linger_ms;
   }
 
   set linger(ms: number) {
     if (typeof ms !== 'number') throw new TypeError('linger must be a number');
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`linger must be a finite number >= 0, got ${ms}`);
-    this.linger_ms = ms;
+    this.#core.linger_ms = ms;
   }
 
   /** The peer's address: `{ host, port, family }` for IP, the socket path for Unix. */
   get remote_address(): ReportedAddress | null {
-    const s = this.net_socket;
+    const s = this.#core.net_socket;
     if (s === null) return null;
-    if (this.unix_path !== null) return this.unix_path;
+    if (this.#core.unix_path !== null) return this.#core.unix_path;
     return inet_address(s.remoteAddress, s.remotePort, s.remoteFamily);
   }
 
   /** This end's address: `{ host, port, family }` for IP, the socket path for Unix. */
   get local_address(): ReportedAddress | null {
-    const s = this.net_socket;
+    const s = this.#core.net_socket;
     if (s === null) return null;
-    if (this.unix_path !== null) return this.unix_path;
+    if (this.#core.unix_path !== null) return this.#core.unix_path;
     return inet_address(s.localAddress, s.localPort, s.localFamily);
   }
 
   /** TCP_NODELAY, on by default (small writes go out at once). */
   get no_delay(): boolean {
-    return this.nodelay;
+    return this.#core.nodelay;
   }
 
   set no_delay(value: boolean) {
     if (typeof value !== 'boolean') throw new TypeError('no_delay must be a boolean');
-    this.nodelay = value;
-    if (this._socket !== null && this.unix_path === null && this.st === 'open') this._socket.setNoDelay(value);
+    this.#core.nodelay = value;
+    if (this.#core.sock !== null && this.#core.unix_path === null && this.#core.st === 'open') this.#core.sock.setNoDelay(value);
   }
 
   // ------------------------------------------------------------------ reading
@@ -330,31 +216,31 @@ export class Stream extends Channel {
    * buffered. Invalid values throw and leave the old value in place.
    */
   get read_delimiter(): ReadDelimiter {
-    return this.reader.value;
+    return this.#core.reader.value;
   }
 
   set read_delimiter(value: ReadDelimiter) {
-    this.reader.set(value); // (inside on_read the running loop re-reads it)
+    this.#core.reader.set(value); // (inside on_read the running loop re-reads it)
   }
 
   /** RegExp delimiters: search for the first match (true, default) or match at the start. */
   get regex_search(): boolean {
-    return this.reader.regex_search;
+    return this.#core.reader.regex_search;
   }
 
   set regex_search(value: boolean) {
     if (typeof value !== 'boolean') throw new TypeError('regex_search must be a boolean');
-    this.reader.regex_search = value;
-    this.reader.schedule();
+    this.#core.reader.regex_search = value;
+    this.#core.reader.schedule();
   }
 
   /** When set (e.g. `'utf8'`), `on_read` receives strings instead of Buffers. Default null. */
   get encoding(): BufferEncoding | null {
-    return this.reader.encoding;
+    return this.#core.reader.encoding;
   }
 
   set encoding(value: BufferEncoding | null) {
-    this.reader.encoding = value;
+    this.#core.reader.encoding = value;
   }
 
   /**
@@ -362,54 +248,54 @@ export class Stream extends Channel {
    * delimiter). Above it, reading pauses and `on_overflow_error` runs.
    */
   get buffer_size(): number {
-    return this.reader.size_limit;
+    return this.#core.reader.size_limit;
   }
 
   set buffer_size(value: number) {
     if (typeof value !== 'number') throw new TypeError('buffer_size must be a number');
     if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`buffer_size must be a positive integer, got ${value}`);
-    this.reader.size_limit = value;
-    this.reader.schedule();
+    this.#core.reader.size_limit = value;
+    this.#core.reader.schedule();
   }
 
   /** Bytes received and not yet delivered to `on_read`. */
   get read_buffer_size(): number {
-    return this.reader.buffered;
+    return this.#core.reader.buffered;
   }
 
   /** Stops reading (and delivering buffered frames) until {@link Stream.resume_reading}. */
   pause_reading(): void {
-    if (this.user_paused) return;
-    this.user_paused = true;
-    this._socket?.pause();
+    if (this.#core.user_paused) return;
+    this.#core.user_paused = true;
+    this.#core.sock?.pause();
   }
 
   /** Resumes reading; frames already buffered are delivered on a later tick. */
   resume_reading(): void {
-    if (!this.user_paused) return;
-    this.user_paused = false;
+    if (!this.#core.user_paused) return;
+    this.#core.user_paused = false;
     // (Not the plain socket of a STARTTLS upgrade still waiting for its TLS layer: its bytes
     // are the handshake's, and the TLS bridge resumes it when it reads.)
-    const waiting_for_tls = this.tls !== null && this.tls.upgrading && this.plain_outbox !== null;
-    if (!this.reader.overflowed && !waiting_for_tls) this._socket?.resume();
-    this.reader.schedule();
+    const waiting_for_tls = this.#core.tls !== null && this.#core.tls.upgrading && this.#core.plain_outbox !== null;
+    if (!this.#core.reader.overflowed && !waiting_for_tls) this.#core.sock?.resume();
+    this.#core.reader.schedule();
   }
 
   /** True while reading is paused by {@link Stream.pause_reading}. */
   get reading_paused(): boolean {
-    return this.user_paused;
+    return this.#core.user_paused;
   }
 
   /** Idle timeout in ms (0 = off, the default): no data either way for that long calls `on_timeout`. */
   get idle_timeout(): number {
-    return this.idle_ms;
+    return this.#core.idle_ms;
   }
 
   set idle_timeout(ms: number) {
     if (typeof ms !== 'number') throw new TypeError('idle_timeout must be a number');
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`idle_timeout must be a finite number >= 0, got ${ms}`);
-    this.idle_ms = ms;
-    if (this._socket !== null && this.st !== 'closed') this.arm_idle(this._socket);
+    this.#core.idle_ms = ms;
+    if (this.#core.sock !== null && this.#core.st !== 'closed') this.#core.arm_idle(this.#core.sock);
   }
 
   // ------------------------------------------------------------------ writing
@@ -421,12 +307,12 @@ export class Stream extends Channel {
    * @throws ChannelClosedError after `close()`
    */
   write(data: string | Uint8Array): boolean {
-    const state = this.st;
+    const state = this.#core.st;
     if (state === 'closing' || state === 'closed' || this._closed) this._check_open('write', true);
-    if (Buffer.isBuffer(data)) return this.outbox.write(data);
-    if (typeof data === 'string') return this.outbox.write(Buffer.from(data, 'utf8'));
+    if (Buffer.isBuffer(data)) return this.#core.outbox.write(data);
+    if (typeof data === 'string') return this.#core.outbox.write(Buffer.from(data, 'utf8'));
     if (data instanceof Uint8Array) {
-      return this.outbox.write(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      return this.#core.outbox.write(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
     }
     throw new TypeError(`write() takes a string or bytes, got ${data === null ? 'null' : typeof data}`);
   }
@@ -436,7 +322,7 @@ export class Stream extends Channel {
    * @throws TypeError when `read_delimiter` is not a Struct
    */
   write_packed(...values: unknown[]): boolean {
-    const d = this.reader.delimiter;
+    const d = this.#core.reader.delimiter;
     if (!(d instanceof Struct)) throw new TypeError('write_packed needs a Struct read_delimiter');
     return this.write(d.pack(...values));
   }
@@ -447,7 +333,7 @@ export class Stream extends Channel {
    * Errors go to `on_error` and close the stream.
    */
   write_file(file: string | number | FileHandle, options: WriteFileOptions = {}): void {
-    this._check_open('write_file', this.st === 'closing' || this.st === 'closed');
+    this._check_open('write_file', this.#core.st === 'closing' || this.#core.st === 'closed');
     const ok_source =
       (typeof file === 'string' && file.length > 0) ||
       (typeof file === 'number' && Number.isInteger(file) && file >= 0) ||
@@ -459,12 +345,12 @@ export class Stream extends Channel {
     if (typeof nbytes !== 'number' || !(nbytes === Infinity || (Number.isSafeInteger(nbytes) && nbytes >= 0))) {
       throw new RangeError(`nbytes must be an integer >= 0, got ${nbytes}`);
     }
-    this.outbox.write_file(file, offset, nbytes);
+    this.#core.outbox.write_file(file, offset, nbytes);
   }
 
   /** Bytes waiting to go out: queued here plus held by the socket. */
   get write_buffer_size(): number {
-    return this.outbox.size;
+    return this.#core.outbox.size;
   }
 
   /**
@@ -477,8 +363,8 @@ export class Stream extends Channel {
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${name} must be an integer >= 0, got ${v}`);
     }
     if (low > high) throw new RangeError(`low (${low}) must not exceed high (${high})`);
-    this.outbox.high = high;
-    this.outbox.low = low;
+    this.#core.outbox.high = high;
+    this.#core.outbox.low = low;
   }
 
   // ------------------------------------------------------------------ connect / close
@@ -496,35 +382,11 @@ export class Stream extends Channel {
       if (typeof timeout !== 'number') throw new TypeError('timeout must be a number of milliseconds');
       if (!Number.isFinite(timeout) || timeout <= 0) throw new RangeError(`timeout must be a finite number > 0, got ${timeout}`);
     }
-    if (this.st !== 'idle' || this._closed) {
-      this._check_open('connect', this.st === 'closing' || this.st === 'closed');
-      throw new TrousersError('ERR_ALREADY_CONNECTED', `${this.toString()} is already ${this.st}`);
+    if (this.#core.st !== 'idle' || this._closed) {
+      this._check_open('connect', this.#core.st === 'closing' || this.#core.st === 'closed');
+      throw new TrousersError('ERR_ALREADY_CONNECTED', `${this.toString()} is already ${this.#core.st}`);
     }
-    this.target = format_address(parsed);
-    this.st = 'connecting';
-    const host = parsed.kind === 'inet' ? (parsed.host ?? 'localhost') : undefined;
-    let socket: net.Socket;
-    if (this.tls !== null) {
-      this.tls.connect_host = host;
-      socket = this.tls.connect_client(parsed.kind === 'unix' ? { path: parsed.path } : { host: host!, port: parsed.port }, parsed);
-    } else {
-      socket = new net.Socket({ allowHalfOpen: true, onread: READ_OPTIONS } as net.SocketConstructorOpts);
-      mark_onread(socket);
-      this.attach(socket, parsed);
-      if (parsed.kind === 'unix') socket.connect({ path: parsed.path });
-      else socket.connect({ host: host!, port: parsed.port });
-    }
-    if (timeout !== undefined) {
-      this.arm_timer(timeout, () => {
-        const st = this.st;
-        if (st !== 'connecting' && st !== 'handshaking' && !(st === 'closing' && !this.was_connected)) return;
-        this.st = 'closed';
-        this.outbox.abort();
-        socket.destroy();
-        if (this.was_connected) this._call('on_ssl_handshake_error', new TlsError({ cause: new ConnectTimeoutError(this.target, timeout) }));
-        else this._call('on_connect_error', new ConnectTimeoutError(this.target, timeout));
-      });
-    }
+    this.#core.connect(parsed, timeout);
     return this;
   }
 
@@ -534,32 +396,7 @@ export class Stream extends Channel {
    * Idempotent; no `on_read` is delivered after it.
    */
   close(flush = true): void {
-    const state = this.st;
-    if (state === 'closing' && flush) return;
-    if (state === 'closed') return;
-    const socket = this._socket;
-    if (socket === null) {
-      this.st = 'closed';
-      process.nextTick(() => this._finish_close());
-      return;
-    }
-    if (!flush || ((state === 'connecting' || state === 'handshaking') && this.outbox.idle)) {
-      this.st = 'closed';
-      this.clear_timer();
-      this.outbox.abort();
-      this.plain_outbox?.abort();
-      socket.destroy();
-      this.net_socket?.destroy();
-      return;
-    }
-    this.st = 'closing';
-    // Keep reading (and discarding) so the peer's FIN is seen and nothing unread
-    // turns our close into a reset.
-    this.reader.discard();
-    // (A socket reading through onread is reading already unless it was paused.)
-    if (!reads_onread(socket) || socket.isPaused()) socket.resume();
-    if (state === 'open') this.outbox.flush();
-    if (this.outbox.idle) this.finish_flush();
+    this.#core.close(flush);
   }
 
   /**
@@ -575,11 +412,10 @@ export class Stream extends Channel {
    */
   start_tls(options: TlsOptions = {}): void {
     if (options === null || typeof options !== 'object') throw new TypeError('start_tls options must be an object');
-    this._check_open('start_tls', this.st === 'closing' || this.st === 'closed');
-    if (this.tls !== null) throw new TrousersError('ERR_TLS_ACTIVE', `${this.toString()} already uses TLS`);
-    if (this.st !== 'open') throw new TrousersError('ERR_NOT_CONNECTED', 'start_tls needs a connected stream');
-    this.tls = new StreamTls(this.core, null, undefined);
-    this.tls.start(options, options.isServer ?? this.target === '');
+    this._check_open('start_tls', this.#core.st === 'closing' || this.#core.st === 'closed');
+    if (this.#core.tls !== null) throw new TrousersError('ERR_TLS_ACTIVE', `${this.toString()} already uses TLS`);
+    if (this.#core.st !== 'open') throw new TrousersError('ERR_NOT_CONNECTED', 'start_tls needs a connected stream');
+    this.#core.start_tls(options, options.isServer ?? this.#core.target === '');
   }
 
   // ------------------------------------------------------------------ callbacks
@@ -642,344 +478,7 @@ export class Stream extends Channel {
 
   /** @internal */
   protected override _describe(): string {
-    if (this._socket === null) return this.state;
-    return `${format_reported(this.local_address)} -> ${this.target || format_reported(this.remote_address)}`;
-  }
-
-  /** The private host: what the reader, the outbox, the TLS lifecycle and the socket's listeners may do. */
-  private make_core(): Core {
-    return {
-      stream: this,
-      channel: this,
-      // socket listeners
-      on_data: (chunk) => this.socket_data(chunk),
-      on_end: () => this.socket_end(),
-      on_error: (err) => this.socket_error(err),
-      on_close: () => this.socket_close(),
-      on_idle: () => this.idled(),
-      unframed: () => this.reader.buffered,
-      abandon: () => this.abandon(),
-      // reader
-      can_read: () => this.st === 'open' && !this.user_paused,
-      pause_socket: () => this._socket?.pause(),
-      resume_socket: () => this._socket?.resume(),
-      ended: () => {
-        if (this.st === 'open') this.close(true);
-      },
-      // outbox
-      written: () => this.written(),
-      pause_writing: () => process.nextTick(() => this.report_pause()),
-      resume_writing: () => this.report_resume(),
-      file_failed: (err) => {
-        if (this.st === 'closed') return;
-        this._error(new FileError({ cause: err }));
-        this.close(false);
-      },
-      // TLS
-      state: () => this.st,
-      set_state: (state) => {
-        this.st = state;
-      },
-      socket: () => this._socket,
-      attach: (socket, address, role) => this.attach(socket, address, role),
-      detach: (socket) => this.detach(socket),
-      quiet: (socket) => {
-        socket.off('data', on_socket_data);
-        set_read_sink(socket, null);
-        socket.off('end', on_socket_end);
-        socket.pause();
-      },
-      swap_outbox: () => {
-        // Plaintext written so far goes out first, on the plain socket.
-        this.outbox.flush();
-        const plain = this.outbox;
-        this.plain_outbox = plain;
-        this.outbox = this.new_outbox();
-        return plain;
-      },
-      plain_done: () => {
-        this.plain_outbox = null;
-      },
-      take_unread: () => this.reader.take_all(),
-      tcp_up: () => {
-        this.was_connected = true;
-      },
-      connected: () => this.connected_now(true),
-      upgraded: (socket) => this.upgraded(socket),
-      arm_timer: (ms, fn) => this.arm_timer(ms, fn),
-      clear_timer: () => this.clear_timer(),
-      abort: (err) => {
-        this.st = 'closed';
-        this.reason = err;
-        this.outbox.abort();
-        this._socket?.destroy();
-        this.net_socket?.destroy();
-      },
-    };
-  }
-
-  private new_outbox(): Outbox {
-    const outbox = new Outbox(this.core);
-    if (this.outbox !== undefined) {
-      outbox.high = this.outbox.high;
-      outbox.low = this.outbox.low;
-    }
-    return outbox;
-  }
-
-  /** The outbox: everything written so far is with the OS. */
-  private written(): void {
-    if (this.st === 'open') this._call('on_write');
-    else if (this.st === 'closing' && !(this.tls !== null && (this.tls.upgrading || this.tls.handshaking))) this.finish_flush();
-  }
-
-  /** Delivers `on_pause_writing` once per pause, only on an open stream (else after on_connect). */
-  private report_pause(): void {
-    if (this.st !== 'open' || this.pause_reported || !this.outbox.paused) return;
-    this.pause_reported = true;
-    this._call('on_pause_writing');
-  }
-
-  /** The outbox is down to its low water mark: never a resume without its pause. */
-  private report_resume(): void {
-    if (!this.pause_reported) return;
-    this.pause_reported = false;
-    if (this.st === 'open') this._call('on_resume_writing');
-  }
-
-  private adopt(socket: net.Socket): void {
-    if (socket.destroyed) throw new TypeError('options.socket is already destroyed');
-    (socket as Owned)[OWNER] = this.core; // (under TLS, the TLS socket above gets the mark too)
-    const path = unix_path_of(socket);
-    const address: ParsedAddress | null = path !== null ? { kind: 'unix', path } : null;
-    if (this.tls !== null && !(socket instanceof node_tls().TLSSocket)) {
-      // The server side of a connection that is TLS from the start.
-      this.net_socket = socket;
-      this.was_connected = !socket.connecting;
-      this.tls.adopt_server(socket, address);
-      return;
-    }
-    this.st = socket.connecting ? 'connecting' : 'open';
-    this.adopted_connecting = socket.connecting;
-    this.attach(socket, address);
-    if (this.st === 'open') this.connected_now();
-  }
-
-  /** Applies `idle_timeout` to `socket`; its 'timeout' listener is added only once one is set. */
-  private arm_idle(socket: net.Socket): void {
-    if (this.idle_ms > 0 && !socket.listeners('timeout').includes(on_socket_timeout)) socket.on('timeout', on_socket_timeout);
-    socket.setTimeout(this.idle_ms);
-  }
-
-  /**
-   * Puts our listeners on `socket`. `role` says which TLS side it is: the TLS lifecycle
-   * watches its handshake.
-   */
-  private attach(socket: net.Socket, address: ParsedAddress | null, role?: 'server' | 'client'): void {
-    this._socket = socket;
-    this.net_socket ??= socket;
-    if (address?.kind === 'unix') this.unix_path = address.path;
-    this._register();
-    (socket as Owned)[OWNER] = this.core;
-    if (reads_onread(socket)) {
-      set_read_sink(socket, this.core);
-      // Bytes that arrived before (an on_accept that adopted the socket later) wait in Node's
-      // stream buffer: take them, to deliver after on_connect.
-      if (socket.readableLength > 0) this.early = take_buffered(socket);
-    } else {
-      socket.on('data', on_socket_data);
-    }
-    socket.on('end', on_socket_end);
-    socket.on('error', on_socket_error);
-    socket.on('close', on_socket_close);
-    if (role !== undefined) this.tls!.watch(socket, role);
-    else if (this.st === 'connecting') socket.once('connect', () => this.connected_now());
-  }
-
-  private detach(socket: net.Socket): void {
-    socket.off('data', on_socket_data);
-    set_read_sink(socket, null);
-    socket.off('end', on_socket_end);
-    socket.off('error', on_socket_error);
-    socket.off('close', on_socket_close);
-    socket.off('timeout', on_socket_timeout);
-    socket.on('error', ignore); // the TLS socket above reports failures now
-    delete (socket as Owned)[OWNER];
-  }
-
-  /** Drops a stream whose construction failed (see `abandon_stream_of`). */
-  private abandon(): void {
-    const socket = this._socket;
-    this.st = 'closed';
-    this._closed = true;
-    this.clear_timer();
-    this.outbox.abort();
-    if (socket !== null) {
-      this.detach(socket);
-      socket.destroy();
-    }
-    this.net_socket?.destroy();
-    this.engine._remove(this);
-  }
-
-  /** An adopted socket's on_connect, on the tick after adoption. */
-  private connect_later(): void {
-    if (this.st !== 'open') return; // closed before it was reported: on_close alone
-    this._call('on_connect');
-    this.report_pause();
-    const early = this.early;
-    if (early !== null) {
-      this.early = null;
-      this.socket_data(early);
-    }
-  }
-
-  /** The socket idled for `idle_timeout` ms. */
-  private idled(): void {
-    if (this.st === 'open') this._call('on_timeout');
-    else if (this.st !== 'closed') this.close(false); // a graceful close that stalled
-  }
-
-  /** A STARTTLS handshake is done: open again (or finish a close requested meanwhile). */
-  private upgraded(socket: net.Socket): void {
-    const was_closing = this.st === 'closing';
-    if (!was_closing) this.st = 'open';
-    if (this.idle_ms > 0) this.arm_idle(socket);
-    if (this.user_paused) socket.pause();
-    this.outbox.attach(socket);
-    if (was_closing) {
-      this.outbox.flush();
-      if (this.outbox.idle) this.finish_flush();
-      return;
-    }
-    this._call('on_ssl_handshake');
-    this.reader.schedule();
-  }
-
-  /** The connection (and its first TLS handshake, if any) is up. */
-  private connected_now(direct = false): void {
-    this.clear_timer();
-    this.was_connected = true;
-    const socket = this._socket!;
-    // An adopted socket that was still connecting: only now can a Unix one be told from TCP.
-    if (this.adopted_connecting && this.unix_path === null && socket.remoteAddress === undefined) this.unix_path = '';
-    if (this.unix_path === null) socket.setNoDelay(this.nodelay);
-    if (this.idle_ms > 0) this.arm_idle(socket);
-    if (this.user_paused) socket.pause();
-    this.outbox.attach(socket);
-    const st = this.st;
-    if (st === 'closing') {
-      this.outbox.flush();
-      if (this.outbox.idle) this.finish_flush();
-      return;
-    }
-    if (st !== 'connecting' && st !== 'handshaking' && st !== 'open') return;
-    this.st = 'open';
-    if (!direct && socket.connecting === false && this.target === '') {
-      // Adopted sockets: report on_connect on a later tick, before any data can arrive.
-      process.nextTick(() => this.connect_later());
-      return;
-    }
-    this._call('on_connect');
-    this.report_pause();
-  }
-
-  /** Bytes from the socket. */
-  private socket_data(chunk: Buffer): void {
-    if (this.st !== 'open') return; // closing: discard
-    const outbox = this.outbox;
-    outbox.hold();
-    try {
-      this.reader.feed(chunk);
-    } finally {
-      // Replies written while handling this read go out as one write, now.
-      outbox.unhold();
-      if (outbox !== this.outbox) this.outbox.unhold(); // start_tls swapped it meanwhile
-    }
-  }
-
-  /** The peer ended its side. */
-  private socket_end(): void {
-    this.peer_ended = true;
-    const tls = this.tls;
-    if (tls !== null && tls.handshaking && this.st !== 'closed') {
-      tls.fail(Object.assign(new Error('the peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
-      return;
-    }
-    if (this.st !== 'open') return;
-    this.reader.end();
-  }
-
-  private finish_flush(): void {
-    const socket = this._socket;
-    if (socket === null || socket.destroyed || socket.writableEnded) return;
-    socket.end();
-    // Wait a little for the peer's FIN (so unread bytes do not turn into a reset), not forever.
-    // When the peer has ended already, Node closes the socket as soon as our FIN is out.
-    if (this.linger_timer === undefined && !this.peer_ended) {
-      this.linger_timer = setTimeout(() => {
-        this.linger_timer = undefined;
-        if (this.st !== 'closed') {
-          this.st = 'closed';
-          socket.destroy();
-          this.net_socket?.destroy();
-        }
-      }, this.linger_ms);
-    }
-  }
-
-  /** A socket error. */
-  private socket_error(err: Error): void {
-    const code = (err as NodeJS.ErrnoException).code;
-    const tls = this.tls;
-    if (tls !== null && tls.handshaking && this.was_connected && this.st !== 'closed') {
-      tls.fail(err);
-      return;
-    }
-    if (!this.was_connected && this.st !== 'closed') {
-      this.clear_timer();
-      this.st = 'closed';
-      this.reason = err;
-      this._call('on_connect_error', new ConnectError(this.target, { cause: err }));
-      return;
-    }
-    this.reason = err;
-    if (this.st === 'closed') return;
-    if (code !== undefined && PEER_GONE.has(code)) {
-      this.st = 'closed';
-      this.outbox.abort();
-      return;
-    }
-    this._error(new SocketError({ cause: err }));
-  }
-
-  /** The socket has closed. */
-  private socket_close(): void {
-    this.clear_timer();
-    if (this.linger_timer !== undefined) {
-      clearTimeout(this.linger_timer);
-      this.linger_timer = undefined;
-    }
-    this.st = 'closed';
-    this.outbox.abort();
-    this.plain_outbox?.abort();
-    this.net_socket?.destroy();
-    this._finish_close();
-  }
-
-  /** The one connect / handshake timer. */
-  private arm_timer(ms: number, fn: () => void): void {
-    this.clear_timer();
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      fn();
-    }, ms);
-  }
-
-  private clear_timer(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    if (this.#core.sock === null) return this.state;
+    return `${format_reported(this.local_address)} -> ${this.#core.target || format_reported(this.remote_address)}`;
   }
 }

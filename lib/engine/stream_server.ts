@@ -32,7 +32,7 @@ import { Channel, type ChannelOptions } from './channel.js';
 import { AcceptError, ListenError, TrousersError } from './errors.js';
 import { accept_with_onread } from './accept.js';
 import { node_tls, type TlsOptions } from './tls.js';
-import { stream_of } from './stream.js';
+import { stream_of } from './stream_core.js';
 
 /** Options of a {@link StreamServer}. */
 export interface StreamServerOptions extends ChannelOptions {
