@@ -144,6 +144,44 @@ t('max_connections: excess connections are closed at accept and counted', async 
   await s.stop();
 });
 
+t("max_connections keeps its own count: it still holds when Node's private server._connections reads 0 or is missing", async () => {
+  for (const sabotage of ['zero', 'missing'] as const) {
+    const s = await start_server(TCP4, Echo);
+    s.server.max_connections = 2;
+    // Node's private counter: pinned at 0, or gone. The old limit read it and would then let
+    // every peer in.
+    const node_server = (s.server as unknown as { _server: object })._server;
+    if (sabotage === 'zero') Object.defineProperty(node_server, '_connections', { get: () => 0, set: () => {}, configurable: true });
+    else Object.defineProperty(node_server, '_connections', { get: () => undefined, set: () => {}, configurable: true });
+    const kept: Recorder[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = new Recorder({ engine: s.engine });
+      c.read_delimiter = 1;
+      c.connect(s.address);
+      c.write('k');
+      await c.expect_frames(1);
+      kept.push(c);
+    }
+    assert.is(s.server.connection_count, 2, `${sabotage}: counted here`);
+    const extra = raw_connect(s.address);
+    await within(read_all(extra).catch(() => Buffer.alloc(0)));
+    assert.is(s.server.rejected_connections, 1, `${sabotage}: the third peer was turned away`);
+    assert.is(s.server.channels.size, 2);
+    // One leaves: the count drops and a new peer gets in.
+    kept[0]!.close();
+    await within(kept[0]!.closed_p.promise);
+    for (let i = 0; i < 100 && s.server.connection_count !== 1; i++) await new Promise((r) => setImmediate(r));
+    assert.is(s.server.connection_count, 1, `${sabotage}: the count went down`);
+    const next = new Recorder({ engine: s.engine });
+    next.read_delimiter = 1;
+    next.connect(s.address);
+    next.write('n');
+    assert.equal(strings(await next.expect_frames(1)), ['n']);
+    assert.is(s.server.rejected_connections, 1);
+    await s.stop();
+  }
+});
+
 t('closing the server closes its connections gracefully: queued data still arrives', async () => {
   const ready = deferred();
   class Greeter extends Connection {

@@ -77,6 +77,12 @@ export class StreamServer extends Channel {
   private readonly mode: number | undefined;
   private printable = '';
   private socket_closed = false;
+  /** Accepted sockets not closed yet: our own count (Node's `_connections` is private). */
+  private open_sockets = 0;
+  /** Counts an accepted socket out when it closes (one function for every socket). */
+  private readonly socket_gone = (): void => {
+    this.open_sockets--;
+  };
   /** The TLS options every accepted connection uses, or null for plaintext. */
   readonly tls_options: (TlsOptions & { handshake_timeout?: number }) | null;
   /** @internal One secure context shared by every accepted connection. */
@@ -120,9 +126,13 @@ export class StreamServer extends Channel {
     return inet_address(a.address, a.port, a.family);
   }
 
-  /** Connections currently open (as Node counts them). */
+  /**
+   * Accepted connections whose socket has not closed yet (counted here, not read from
+   * Node's internals), including any `on_accept` handed elsewhere. `max_connections` applies
+   * to this count.
+   */
   get connection_count(): number {
-    return (this._server as unknown as { _connections?: number } | null)?._connections ?? 0;
+    return this.open_sockets;
   }
 
   /**
@@ -249,11 +259,13 @@ export class StreamServer extends Channel {
       socket.destroy();
       return;
     }
-    if (this.connection_count > this.max) {
+    if (this.open_sockets >= this.max) {
       this.rejected_connections++;
       socket.destroy();
       return;
     }
+    this.open_sockets++;
+    socket.once('close', this.socket_gone);
     if (!this._call('on_accept', socket) && !socket.destroyed && stream_of(socket) === undefined) {
       socket.destroy(); // on_accept threw before anything took the socket: do not leak it
     }
