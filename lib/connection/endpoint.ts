@@ -53,8 +53,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * The stream of one message connection, outgoing or accepted: its callbacks are the
- * endpoint's, by class (nothing is assigned to an instance).
- * @internal
+ * endpoint's, by class (nothing is assigned to an instance). Not exported by the package.
  */
 export class MessageStream extends Stream {
   /** The framing this stream feeds. */
@@ -97,7 +96,7 @@ export class MessageStream extends Stream {
   }
 }
 
-/** Python-compatible message framing over one stream. @internal */
+/** Python-compatible message framing over one stream. Not exported by the package. */
 export class Endpoint {
   /** The stream carrying the messages. */
   readonly stream: Stream;
