@@ -16,7 +16,7 @@
 
 export { Engine, type Timer, type StopOptions } from './engine/engine.js';
 export { Channel, type ChannelOptions } from './engine/channel.js';
-export { Stream, type StreamOptions, type ConnectOptions, type WriteFileOptions } from './engine/stream.js';
+export { Stream, type StreamOptions, type StreamState, type ConnectOptions, type WriteFileOptions } from './engine/stream.js';
 export { StreamServer, type StreamServerOptions } from './engine/stream_server.js';
 export { Datagram, type DatagramOptions } from './engine/datagram.js';
 export { Client } from './engine/client.js';

@@ -24,11 +24,14 @@
  *       | on_timeout | on_error | on_ssl_handshake (after start_tls)
  * ```
  *
- * and of its {@link Stream.state} (any state may also go straight to `closing` or `closed`):
+ * and of its {@link Stream.state}:
  *
  * ```
  * state := idle (connecting [handshaking] | handshaking) open (upgrading open)* closing closed
  * ```
+ *
+ * (an accepted stream starts at `connecting`, `handshaking` or `open`; any state may end early
+ * in `closing` or `closed`: a refused connect, a failed handshake or upgrade, a reset).
  *
  * - `idle`: made, not connected. `connecting`: TCP (or Unix) connect in progress.
  *   `handshaking`: the first TLS handshake (a TLS client after TCP connected, or the server
