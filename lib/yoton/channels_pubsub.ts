@@ -195,7 +195,10 @@ export class SubChannel<M = string> extends BaseChannel<M> implements AsyncItera
     this.check_queue_status();
     const p = this._q_in.shift();
     try {
-      if (p !== undefined) return Promise.resolve(this.message_from_bytes(p.data));
+      if (p !== undefined) {
+        this.check_queue_status(); // not in yoton: "ok" goes out as soon as the queue is short
+        return Promise.resolve(this.message_from_bytes(p.data));
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -228,6 +231,7 @@ export class SubChannel<M = string> extends BaseChannel<M> implements AsyncItera
     this.check_queue_status();
     const out: M[] = [];
     for (let p = this._q_in.shift(); p !== undefined; p = this._q_in.shift()) out.push(this.message_from_bytes(p.data));
+    this.check_queue_status();
     return out;
   }
 

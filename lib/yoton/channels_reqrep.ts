@@ -186,8 +186,11 @@ function reserve(proto: object | null): void {
   for (const k of Object.getOwnPropertyNames(Object.prototype)) RESERVED.add(k);
 }
 
+const NO_LOCATION = Symbol('yoton.no_location');
+
 /** Where the error reply's text says the error came from (yoton: `line N of file.`). */
 function where(err: unknown): string {
+  if (err !== null && typeof err === 'object' && NO_LOCATION in err) return '';
   const stack = err instanceof Error ? err.stack : undefined;
   const m = stack ? /\(?([^\s()]+):(\d+):\d+\)?\s*$/m.exec(stack.split('\n').slice(1, 2).join('\n')) : null;
   return m ? `line ${m[2]} of ${m[1]}.` : '';
@@ -324,7 +327,7 @@ export class RepChannel extends BaseChannel<unknown> {
     if (RESERVED.size === 0) reserve(RepChannel.prototype);
     const fn = (this as unknown as Record<string, unknown>)[name];
     if (name.startsWith('_') || (RESERVED.has(name) && name !== 'echo') || typeof fn !== 'function') {
-      throw new Error(`Method '${name}' not implemented.`);
+      throw Object.assign(new Error(`Method '${name}' not implemented.`), { [NO_LOCATION]: true });
     }
     const list = Array.isArray(args) ? [...args] : [];
     if (kwargs instanceof Map && kwargs.size > 0) list.push(kwargs);
