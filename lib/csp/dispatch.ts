@@ -1,0 +1,701 @@
+/**
+ * The dispatcher: this process's one listening socket, its connections to other PyCSP
+ * processes, and the routing of every message to a channel home or a process lock (PyCSP's
+ * `SocketDispatcher` and `ConnHandler`).
+ *
+ * - One `StreamServer`, bound lazily (on the first channel or remote operation) to
+ *   `configure({ host, port })` / `PYCSP_HOST` / `PYCSP_PORT` (default 127.0.0.1, any port).
+ * - One outgoing connection per peer address, reused for every message; a refused connect is
+ *   retried every `connect_retry_delay` ms for `connect_timeout` ms, as PyCSP does. Messages
+ *   wait in order while it connects.
+ * - NAT traversal: a peer's CHANTHREAD_ENTER marks the connection it came on as the way back
+ *   to that peer's advertised address, so a home never connects to a process behind NAT.
+ * - Each connection is a {@link PeerStream}: the stream's byte-count `read_delimiter` follows
+ *   a pure {@link MessageReader} (240 header bytes, then the payload), and whole messages
+ *   come here. Garbage closes only that connection.
+ * - Messages between homes and locks of this process never touch a socket and are never
+ *   pickled: the dispatcher calls them directly.
+ * - A lost connection (the peer died) ends what waited on it: pending lock requests of homes
+ *   here fail (the request is dropped and the home serves the others), operations posted to
+ *   a home there fail with {@link ChannelLostError}, references it held are dropped.
+ *
+ * @module
+ */
+
+import { Buffer } from 'node:buffer';
+import type * as net from 'node:net';
+import { closed, listening, Stream, StreamServer, type ConnectError, type Timer } from '../index.js';
+import { current_config, type CspConfig } from './config.js';
+import { ChannelBindError, ChannelConnectError, ChannelLostError, CspProtocolError } from './errors.js';
+import {
+  CHANTHREAD_DEREGISTER,
+  CHANTHREAD_ENTER,
+  CHANTHREAD_JOIN_READER,
+  CHANTHREAD_JOIN_WRITER,
+  CHANTHREAD_LEAVE,
+  CHANTHREAD_POISON_READER,
+  CHANTHREAD_POISON_WRITER,
+  CHANTHREAD_POST_ACK_READ,
+  CHANTHREAD_POST_ACK_WRITE,
+  CHANTHREAD_POST_READ,
+  CHANTHREAD_POST_WRITE,
+  CHANTHREAD_REGISTER,
+  CHANTHREAD_RETIRE_READER,
+  CHANTHREAD_RETIRE_WRITER,
+  encode_message,
+  header,
+  HEADER_SIZE,
+  IGN_UNKNOWN,
+  IS_REPLY,
+  LOCKTHREAD_ACCEPT_LOCK,
+  LOCKTHREAD_ACK,
+  LOCKTHREAD_ACQUIRE_LOCK,
+  LOCKTHREAD_NOTIFY_SUCCESS,
+  LOCKTHREAD_POISON,
+  LOCKTHREAD_QUIT,
+  LOCKTHREAD_RELEASE_LOCK,
+  LOCKTHREAD_RETIRE,
+  LOCKTHREAD_UNAVAILABLE,
+  MessageReader,
+  PROCESS_CMD,
+  REQ_REPLY,
+  SOCKETTHREAD_PING,
+  SOCKETTHREAD_SHUTDOWN,
+  type Header,
+  type Message,
+} from './header.js';
+import { ChannelHome, type Grant, type HomeCommand, type LockPort, type ProcRef } from './home.js';
+import type { ProcessLock } from './lock.js';
+import { bytes_of, Local, type Msg } from './payload.js';
+
+/** Channel-home commands without arguments, by wire command. */
+const SIMPLE: ReadonlyMap<number, HomeCommand<Msg>['op']> = new Map([
+  [CHANTHREAD_JOIN_READER, 'join_reader'],
+  [CHANTHREAD_JOIN_WRITER, 'join_writer'],
+  [CHANTHREAD_RETIRE_READER, 'retire_reader'],
+  [CHANTHREAD_RETIRE_WRITER, 'retire_writer'],
+  [CHANTHREAD_POISON_READER, 'poison_reader'],
+  [CHANTHREAD_POISON_WRITER, 'poison_writer'],
+] as [number, HomeCommand<Msg>['op']][]);
+
+/** The wire command of each simple channel operation. */
+export const CHANNEL_OPS = {
+  join_reader: CHANTHREAD_JOIN_READER,
+  join_writer: CHANTHREAD_JOIN_WRITER,
+  retire_reader: CHANTHREAD_RETIRE_READER,
+  retire_writer: CHANTHREAD_RETIRE_WRITER,
+  poison_reader: CHANTHREAD_POISON_READER,
+  poison_writer: CHANTHREAD_POISON_WRITER,
+  register: CHANTHREAD_REGISTER,
+  deregister: CHANTHREAD_DEREGISTER,
+} as const;
+
+/** A channel operation that carries no message. */
+export type ChannelOp = keyof typeof CHANNEL_OPS;
+
+/** `'host:port'`. */
+export function addr_key(host: string, port: number): string {
+  return `${host}:${port}`;
+}
+
+function to_seq(v: bigint): number {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1;
+}
+
+/** One connection to a peer process (outgoing, or accepted), framing PyCSP messages. @internal */
+export class PeerStream extends Stream {
+  private readonly reader: MessageReader;
+  /** The peer's address: the target of an outgoing connection, or learnt from the first header. */
+  peer_key: string | null;
+  /** The Peer this outgoing stream serves (null for accepted streams). */
+  readonly peer: Peer | null;
+
+  constructor(private readonly d: Dispatcher, peer: Peer | null, socket?: net.Socket) {
+    super(socket === undefined ? { engine: d.config.engine } : { engine: d.config.engine, socket });
+    this.reader = new MessageReader(d.config.max_payload);
+    this.peer = peer;
+    this.peer_key = peer?.key ?? null;
+    this.read_delimiter = HEADER_SIZE;
+  }
+
+  override on_connect(): void {
+    this.peer?.connected(this);
+  }
+
+  override on_read(frame: Buffer): void {
+    let m: Message | null;
+    try {
+      m = this.reader.take(frame);
+    } catch (err) {
+      this.d.report(err);
+      this.close(false);
+      return;
+    }
+    this.read_delimiter = this.reader.need;
+    if (m === null) return;
+    try {
+      this.d.on_message(this, m);
+    } catch (err) {
+      this.d.report(err);
+    }
+  }
+
+  override on_incomplete(rest: Buffer): void {
+    this.d.report(new CspProtocolError('ERR_CSP_BAD_HEADER', `the connection ended inside a message (${rest.length} bytes of it had arrived)`));
+  }
+
+  override on_connect_error(err: ConnectError): void {
+    this.peer?.connect_failed(this, err);
+  }
+
+  override on_error(err: Error): void {
+    this.d.report(err);
+    this.close(false);
+  }
+
+  override on_close(): void {
+    this.d.stream_closed(this);
+  }
+}
+
+/** The outgoing connection to one peer address, with PyCSP's connect retry. @internal */
+export class Peer {
+  stream: PeerStream | null = null;
+  private queue: Buffer[] = [];
+  private open = false;
+  private first_failure = 0;
+  private timer: Timer | null = null;
+  dead = false;
+
+  constructor(
+    private readonly d: Dispatcher,
+    readonly key: string,
+    readonly host: string,
+    readonly port: number,
+  ) {
+    this.attempt();
+  }
+
+  private attempt(): void {
+    this.timer = null;
+    if (this.dead) return;
+    const s = new PeerStream(this.d, this);
+    this.stream = s;
+    this.d.streams.add(s);
+    s.connect([this.host, this.port]);
+  }
+
+  /** Sends (or queues, while connecting). */
+  write(buf: Buffer): void {
+    if (this.open && this.stream !== null && !this.stream.closed) this.stream.write(buf);
+    else this.queue.push(buf);
+  }
+
+  connected(s: PeerStream): void {
+    if (s !== this.stream) return;
+    this.open = true;
+    this.d.peer_up(this.key);
+    const q = this.queue;
+    this.queue = [];
+    for (const b of q) s.write(b);
+  }
+
+  connect_failed(s: PeerStream, err: ConnectError): void {
+    if (s !== this.stream || this.dead) return;
+    this.stream = null;
+    const now = Date.now();
+    if (this.first_failure === 0) this.first_failure = now;
+    const cfg = this.d.config;
+    if (err.syscode === 'ECONNREFUSED' && now - this.first_failure < cfg.connect_timeout && !this.d.closing) {
+      this.timer = cfg.engine.defer(Math.max(1, cfg.connect_retry_delay), () => this.attempt());
+      return;
+    }
+    this.dead = true;
+    this.queue = [];
+    this.d.peer_failed(this, new ChannelConnectError([this.host, this.port], 'PyCSP peer unreachable', { cause: err }));
+  }
+
+  /** Stops retrying. */
+  stop(): void {
+    this.dead = true;
+    this.timer?.cancel();
+    this.timer = null;
+    this.queue = [];
+  }
+}
+
+class CspServer extends StreamServer {
+  constructor(private readonly d: Dispatcher) {
+    super({ engine: d.config.engine });
+  }
+  override on_accept(socket: net.Socket): void {
+    const s = new PeerStream(this.d, null, socket);
+    this.d.streams.add(s);
+  }
+  override on_error(err: Error): void {
+    this.d.report(err);
+  }
+}
+
+/** A home hosted here, with the port through which it reaches processes. @internal */
+export class HomeEntry implements LockPort<Msg> {
+  readonly home: ChannelHome<Msg>;
+  /** How local locks name this home as their holder. */
+  readonly holder: string;
+  private pending: { resolve: (g: Grant | null) => void; addr: string } | null = null;
+
+  constructor(
+    private readonly d: Dispatcher,
+    readonly name: string,
+    capacity: number,
+  ) {
+    this.holder = `/${name}`;
+    this.home = new ChannelHome<Msg>(name, capacity, this);
+  }
+
+  acquire(proc: ProcRef): Grant | null | Promise<Grant | null> {
+    if (proc.addr === '') {
+      const lock = this.d.locks.get(proc.id);
+      return lock === undefined ? null : lock.acquire(this.holder);
+    }
+    if (this.d.lost.has(proc.addr)) return null;
+    return new Promise<Grant | null>((resolve) => {
+      this.pending = { resolve, addr: proc.addr };
+      this.d.send(proc.addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: proc.id, source_id: this.name }));
+    });
+  }
+
+  /** ACCEPT_LOCK or UNAVAILABLE from a remote process. */
+  on_reply(h: Header): void {
+    const p = this.pending;
+    if (p === null) {
+      this.d.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `an unexpected lock reply for channel ${JSON.stringify(this.name)}`));
+      return;
+    }
+    this.pending = null;
+    if (h.cmd === LOCKTHREAD_ACCEPT_LOCK) p.resolve({ state: to_seq(h.arg), seq: to_seq(h.seq) });
+    else p.resolve(null);
+  }
+
+  /** The peer at `addr` is gone. */
+  lost(addr: string): void {
+    const p = this.pending;
+    if (p !== null && p.addr === addr) {
+      this.pending = null;
+      p.resolve(null);
+    }
+    this.home.submit({ op: 'lost', addr });
+  }
+
+  private remote(proc: ProcRef, cmd: number, fields: Partial<Header> = {}, payload: Buffer | null = null): void {
+    this.d.send(proc.addr, header(cmd, { id: proc.id, source_id: this.name, ...fields }), payload);
+  }
+
+  notify(proc: ProcRef, result_id: string, msg: Msg | null): void {
+    if (proc.addr === '') {
+      this.d.locks.get(proc.id)?.notify(this.holder, result_id, msg);
+      return;
+    }
+    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, msg === null ? null : bytes_of(msg));
+  }
+
+  poison(proc: ProcRef): void {
+    if (proc.addr === '') this.d.locks.get(proc.id)?.poison(this.holder);
+    else this.remote(proc, LOCKTHREAD_POISON);
+  }
+
+  retire(proc: ProcRef): void {
+    if (proc.addr === '') this.d.locks.get(proc.id)?.retire(this.holder);
+    else this.remote(proc, LOCKTHREAD_RETIRE);
+  }
+
+  release(proc: ProcRef): void {
+    if (proc.addr === '') this.d.locks.get(proc.id)?.release(this.holder);
+    else this.remote(proc, LOCKTHREAD_RELEASE_LOCK);
+  }
+
+  ack(proc: ProcRef): void {
+    if (proc.addr === '') this.d.locks.get(proc.id)?.ack();
+    else this.remote(proc, LOCKTHREAD_ACK);
+  }
+
+  quit(proc: ProcRef): void {
+    if (proc.addr === '') this.d.locks.get(proc.id)?.quit(this.holder);
+    else this.remote(proc, LOCKTHREAD_QUIT);
+  }
+
+  prepare(msg: Msg, reader: ProcRef): Msg {
+    return reader.addr !== '' && msg instanceof Local ? bytes_of(msg) : msg;
+  }
+
+  refuse(proc: ProcRef, seq: number, err: unknown): void {
+    const lock = proc.addr === '' ? this.d.locks.get(proc.id) : undefined;
+    if (lock !== undefined && lock.seq === seq) lock.fail(err instanceof Error ? err : new Error(String(err)));
+    else this.d.report(err);
+  }
+
+  report(err: unknown): void {
+    this.d.report(err);
+  }
+}
+
+/** This process's PyCSP node. @internal */
+export class Dispatcher {
+  readonly config: CspConfig;
+  readonly homes = new Map<string, HomeEntry>();
+  readonly locks = new Map<string, ProcessLock<Msg>>();
+  readonly peers = new Map<string, Peer | PeerStream>();
+  readonly streams = new Set<PeerStream>();
+  /** Peer addresses whose connection was lost (locks on them fail at once). */
+  readonly lost = new Set<string>();
+  /** Why each lost peer was lost (operations on channels homed there fail with it). */
+  readonly lost_errors = new Map<string, Error>();
+  private server: CspServer | null = null;
+  private binding: Promise<void> | null = null;
+  private host = '';
+  private port = 0;
+  /** Our advertised `'host:port'`, once bound. */
+  key = '';
+  private pre_bind: { addr: string; h: Header; payload: Buffer | null }[] = [];
+  closing = false;
+
+  constructor() {
+    this.config = current_config();
+  }
+
+  /** `[host, port]` once bound, else null. */
+  get address(): [string, number] | null {
+    return this.key === '' ? null : [this.host, this.port];
+  }
+
+  /** Binds the listening socket (once); resolves when bound. @throws ChannelBindError */
+  bind(): Promise<void> {
+    this.binding ??= this.do_bind();
+    return this.binding;
+  }
+
+  private async do_bind(): Promise<void> {
+    const cfg = this.config;
+    const start = Date.now();
+    for (;;) {
+      const server = new CspServer(this);
+      server.listen([cfg.host, cfg.port]);
+      try {
+        await listening(server);
+      } catch (err) {
+        await closed(server);
+        const code = (err as { syscode?: string }).syscode;
+        if (code === 'EADDRINUSE' && Date.now() - start < cfg.bind_timeout && !this.closing) {
+          await new Promise<void>((r) => cfg.engine.defer(Math.max(1, cfg.connect_retry_delay), r));
+          continue;
+        }
+        throw new ChannelBindError([cfg.host, cfg.port], 'PyCSP could not bind its listening socket', { cause: err });
+      }
+      this.server = server;
+      const a = server.local_address;
+      this.host = cfg.host === 'localhost' || a === null || typeof a === 'string' ? cfg.host : a.host;
+      this.port = a !== null && typeof a !== 'string' ? a.port : cfg.port;
+      this.key = addr_key(this.host, this.port);
+      const waiting = this.pre_bind;
+      this.pre_bind = [];
+      for (const m of waiting) this.send(m.addr, m.h, m.payload);
+      return;
+    }
+  }
+
+  /** Where errors nobody waits for go. */
+  report(err: unknown): void {
+    try {
+      this.config.on_error(err instanceof Error ? err : new Error(String(err)));
+    } catch {
+      // an on_error that throws must not break the dispatcher
+    }
+  }
+
+  // ------------------------------------------------------------------ hosting
+
+  /** Hosts a channel here. The caller checked the name is free. */
+  host_channel(name: string, capacity: number): HomeEntry {
+    const entry = new HomeEntry(this, name, capacity);
+    entry.home.on_finished = () => {
+      if (this.homes.get(name) === entry) this.homes.delete(name);
+      this.home_done();
+    };
+    this.homes.set(name, entry);
+    return entry;
+  }
+
+  private home_waiters: (() => void)[] = [];
+  private home_done(): void {
+    if (this.homes.size > 0) return;
+    const w = this.home_waiters;
+    this.home_waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves once every home here has lost its last reference. */
+  homes_done(): Promise<void> {
+    if (this.homes.size === 0) return Promise.resolve();
+    return new Promise<void>((r) => this.home_waiters.push(r));
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /** Sends a message to the process at `addr` (after binding, so the source is known). */
+  send(addr: string, h: Header, payload: Buffer | null = null): void {
+    if (this.key === '') {
+      this.pre_bind.push({ addr, h, payload });
+      void this.bind().catch((err: unknown) => this.report(err));
+      return;
+    }
+    h.source_host = this.host;
+    h.source_port = this.port;
+    const buf = encode_message(h, payload);
+    let p = this.peers.get(addr);
+    if (p === undefined || (p instanceof Peer && p.dead) || (p instanceof PeerStream && (p.closed || p.closing))) {
+      const i = addr.lastIndexOf(':');
+      const host = addr.slice(0, i);
+      const port = Number(addr.slice(i + 1));
+      if (this.closing && p !== undefined) return;
+      p = new Peer(this, addr, host, port);
+      this.peers.set(addr, p);
+      this.lost.delete(addr);
+    }
+    p.write(buf);
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /** A whole message from a peer. */
+  on_message(s: PeerStream, m: Message): void {
+    const h = m.header;
+    const cmd = h.cmd;
+    const from = addr_key(h.source_host, h.source_port);
+    if (s.peer_key === null) s.peer_key = from;
+    else if (s.peer !== null && from !== s.peer_key && !this.peers.has(from)) this.peers.set(from, s.peer);
+    if (cmd === SOCKETTHREAD_PING || cmd === SOCKETTHREAD_SHUTDOWN) return; // meant for a peer's own server
+    if (cmd & PROCESS_CMD) {
+      this.to_process(h, m.payload, from);
+      return;
+    }
+    const entry = this.homes.get(h.id);
+    if (entry === undefined) {
+      if (cmd === CHANTHREAD_ENTER) this.add_reverse(s, from);
+      if (!(cmd & IGN_UNKNOWN) && cmd !== CHANTHREAD_DEREGISTER) {
+        this.report(new CspProtocolError('ERR_CSP_UNKNOWN_CHANNEL', `a message (${cmd_name(cmd)}) for channel ${JSON.stringify(h.id)}, which is not hosted here`));
+      }
+      return;
+    }
+    if (cmd & IS_REPLY) {
+      entry.on_reply(h);
+      return;
+    }
+    const home = entry.home;
+    const simple = SIMPLE.get(cmd);
+    if (simple !== undefined) {
+      home.submit({ op: simple } as HomeCommand<Msg>);
+      return;
+    }
+    switch (cmd) {
+      case CHANTHREAD_REGISTER:
+        home.submit({ op: 'register', from });
+        return;
+      case CHANTHREAD_DEREGISTER:
+        home.submit({ op: 'deregister', from });
+        return;
+      case CHANTHREAD_POST_READ:
+      case CHANTHREAD_POST_ACK_READ:
+        home.submit({ op: 'post_read', proc: { id: h.source_id, addr: from, active: true }, seq: to_seq(h.seq), ack: cmd === CHANTHREAD_POST_ACK_READ });
+        return;
+      case CHANTHREAD_POST_WRITE:
+      case CHANTHREAD_POST_ACK_WRITE:
+        home.submit({
+          op: 'post_write',
+          proc: { id: h.source_id, addr: from, active: true },
+          seq: to_seq(h.seq),
+          msg: Buffer.from(m.payload),
+          ack: cmd === CHANTHREAD_POST_ACK_WRITE,
+        });
+        return;
+      case CHANTHREAD_ENTER:
+        this.add_reverse(s, from);
+        return;
+      case CHANTHREAD_LEAVE:
+        home.submit({ op: 'leave', proc: { id: h.source_id, addr: from, active: true } });
+        return;
+      default:
+        this.report(new CspProtocolError('ERR_CSP_UNKNOWN_COMMAND', `${cmd_name(cmd)} is not a channel command`));
+    }
+  }
+
+  /** NATFIX: the connection an ENTER came on is the way back to `from` (unless one exists). */
+  private add_reverse(s: PeerStream, from: string): void {
+    const p = this.peers.get(from);
+    if (p === undefined || (p instanceof Peer && p.dead) || (p instanceof PeerStream && p.closed)) this.peers.set(from, s);
+    this.lost.delete(from);
+  }
+
+  private to_process(h: Header, payload: Buffer, from: string): void {
+    const cmd = h.cmd;
+    const lock = this.locks.get(h.id);
+    if (lock === undefined) {
+      if (cmd & REQ_REPLY) this.send(from, header(LOCKTHREAD_UNAVAILABLE, { id: h.source_id }));
+      else if (!(cmd & IGN_UNKNOWN) && cmd !== LOCKTHREAD_QUIT && cmd !== LOCKTHREAD_ACK) {
+        this.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `${cmd_name(cmd)} for process ${JSON.stringify(h.id)}, which is not here`));
+      }
+      return;
+    }
+    const holder = `${from}/${h.source_id}`;
+    let ok = true;
+    switch (cmd) {
+      case LOCKTHREAD_ACQUIRE_LOCK:
+        lock.acquire_then(holder, (g) => {
+          this.send(from, header(LOCKTHREAD_ACCEPT_LOCK, { id: h.source_id, seq: BigInt(g.seq), arg: BigInt(g.state) }));
+        });
+        return;
+      case LOCKTHREAD_NOTIFY_SUCCESS:
+        ok = lock.notify(holder, h.result_id, payload.length > 0 ? Buffer.from(payload) : null);
+        break;
+      case LOCKTHREAD_POISON:
+        ok = lock.poison(holder);
+        break;
+      case LOCKTHREAD_RETIRE:
+        ok = lock.retire(holder);
+        break;
+      case LOCKTHREAD_RELEASE_LOCK:
+        ok = lock.release(holder);
+        break;
+      case LOCKTHREAD_QUIT:
+        lock.quit(holder);
+        for (const key of lock.quitting) if (key.endsWith(`/${h.source_id}`)) lock.quit(key);
+        return;
+      case LOCKTHREAD_ACK:
+        lock.ack();
+        return;
+      default:
+        this.report(new CspProtocolError('ERR_CSP_UNKNOWN_COMMAND', `${cmd_name(cmd)} is not a process command`));
+        return;
+    }
+    if (!ok) this.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `${cmd_name(cmd)} from ${holder}, which does not hold the lock of ${JSON.stringify(h.id)}`));
+  }
+
+  // ------------------------------------------------------------------ losses
+
+  /** A stream closed: if it was the way to a peer, that peer is lost. */
+  stream_closed(s: PeerStream): void {
+    this.streams.delete(s);
+    const key = s.peer_key;
+    if (this.peers.get(key ?? '') === s) this.peers.delete(key!);
+    if (s.peer !== null) {
+      if (s.peer.stream !== s) return; // a failed attempt; the Peer retries or gives up itself
+      s.peer.dead = true;
+      for (const [k, p] of this.peers) if (p === s.peer) this.peers.delete(k);
+    }
+    if (key === null || this.closing) return;
+    this.peer_lost(key, new ChannelLostError(address_of(key), 'the connection to a PyCSP peer was lost'));
+  }
+
+  /** An outgoing connection could never be made. */
+  peer_failed(p: Peer, err: Error): void {
+    for (const [k, v] of this.peers) if (v === p) this.peers.delete(k);
+    if (!this.closing) this.peer_lost(p.key, err);
+  }
+
+  private peer_lost(key: string, err: Error): void {
+    this.lost.add(key);
+    this.lost_errors.set(key, err);
+    const waiting = this.reach_waiters.get(key);
+    if (waiting !== undefined) {
+      this.reach_waiters.delete(key);
+      for (const w of waiting) w.reject(err);
+    }
+    for (const entry of [...this.homes.values()]) entry.lost(key);
+    const prefix = `${key}/`;
+    for (const lock of this.locks.values()) {
+      if (lock.posted.has(key)) lock.fail(err);
+      const held = lock.held_by;
+      if (held !== null && held.startsWith(prefix)) lock.release(held);
+      for (const q of lock.quitting) if (q.startsWith(prefix)) lock.quit(q);
+    }
+    this.on_lost?.(key, err);
+  }
+
+  private readonly reach_waiters = new Map<string, { resolve(): void; reject(err: Error): void }[]>();
+
+  /** Resolves once a connection to `key` is up; rejects with the error if it cannot be made. */
+  reachable(key: string): Promise<void> {
+    const lost = this.lost_errors.get(key);
+    if (lost !== undefined) return Promise.reject(lost);
+    const p = this.peers.get(key);
+    if (p instanceof PeerStream ? p.connected : p?.stream?.connected === true) return Promise.resolve();
+    if (p === undefined) this.send(key, header(SOCKETTHREAD_PING, { id: '' })); // opens the connection
+    return new Promise<void>((resolve, reject) => {
+      let list = this.reach_waiters.get(key);
+      if (list === undefined) this.reach_waiters.set(key, (list = []));
+      list.push({ resolve, reject });
+    });
+  }
+
+  /** A connection to `key` is up. */
+  peer_up(key: string): void {
+    const waiting = this.reach_waiters.get(key);
+    if (waiting === undefined) return;
+    this.reach_waiters.delete(key);
+    for (const w of waiting) w.resolve();
+  }
+
+  /** Called when a peer is lost (channels use it to fail pending registrations). */
+  on_lost: ((key: string, err: Error) => void) | null = null;
+
+  // ------------------------------------------------------------------ closing
+
+  /** Closes the server and every connection (queued output is sent first). */
+  async close(): Promise<void> {
+    this.closing = true;
+    const waits: Promise<void>[] = [];
+    for (const p of this.peers.values()) if (p instanceof Peer) p.stop();
+    if (this.server !== null) {
+      this.server.close();
+      waits.push(closed(this.server));
+    } else if (this.binding !== null) {
+      await this.binding.catch(() => undefined);
+      if (this.server !== null) {
+        (this.server as CspServer).close();
+        waits.push(closed(this.server));
+      }
+    }
+    for (const s of this.streams) {
+      s.close(true);
+      waits.push(closed(s));
+    }
+    await Promise.all(waits);
+  }
+}
+
+function cmd_name(cmd: number): string {
+  return `command 0x${(cmd & 0xffff).toString(16)}`;
+}
+
+/** `'host:port'` back to `[host, port]`. */
+export function address_of(key: string): [string, number] {
+  const i = key.lastIndexOf(':');
+  return [key.slice(0, i), Number(key.slice(i + 1))];
+}
+
+let current: Dispatcher | null = null;
+
+/** This process's dispatcher (created on first use, again after `shutdown()`). @internal */
+export function dispatcher(): Dispatcher {
+  current ??= new Dispatcher();
+  return current;
+}
+
+/** The dispatcher if one exists. @internal */
+export function existing_dispatcher(): Dispatcher | null {
+  return current;
+}
+
+/** Forgets the dispatcher (after it closed). @internal */
+export function drop_dispatcher(d: Dispatcher): void {
+  if (current === d) current = null;
+}
