@@ -27,10 +27,7 @@ export interface Timer {
   readonly cancelled: boolean;
 }
 
-/**
- * What the engine needs of a channel: closing it, and knowing when it has closed.
- * @internal
- */
+/** What the engine needs of a channel: closing it, and knowing when it has closed. */
 export interface EngineChannel {
   /** Graceful (`true`) or immediate (`false`) close. */
   close(flush?: boolean): void;
