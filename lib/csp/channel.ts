@@ -47,7 +47,7 @@ import {
   wire_name,
 } from './header.js';
 import type { ProcessLock } from './lock.js';
-import { encode_value, Local, value_of, type Msg } from './payload.js';
+import { encode_value, Local, set_end_reviver, value_of, type Msg } from './payload.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
@@ -474,3 +474,9 @@ export async function poison(...ends: Ends[]): Promise<void> {
   each_end(ends, 'poison', (e) => e.poison(), out);
   await Promise.all(out);
 }
+
+set_end_reviver((p) => {
+  if (p.address === null) return null;
+  if (p.op === 'channel') return new Channel(p.name, { connect: p.address });
+  return ChannelEnd.restore({ address: p.address, name: p.name, op: p.op });
+});

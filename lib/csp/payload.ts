@@ -3,10 +3,16 @@
  * `pickle.loads(payload)[0]`. Within one process values are never encoded: the reader gets
  * the writer's object, as in PyCSP.
  *
+ * A PyCSP channel end that a Python process sends (a pickled
+ * `pycsp.parallel.channel.ChannelEndRead` / `ChannelEndWrite`, or a `Channel`) arrives as a
+ * description `{ address, name, op }` and is reconnected here by the channel layer (see
+ * {@link set_end_reviver}).
+ *
  * @module
  */
 
 import { Buffer } from 'node:buffer';
+import { dumps, loads, type FindClass } from '../pickle/index.js';
 
 /** A value written in this process, carried as the object itself. */
 export class Local {
@@ -17,16 +23,74 @@ export class Local {
 /** A message inside a home: a local value, or the pickled bytes a peer sent. */
 export type Msg = Local | Buffer;
 
-/** Encodes a value as PyCSP's payload. @throws whatever the encoder throws for values it cannot encode */
-export function encode_value(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify([value]), 'utf8');
+/** A PyCSP end (or channel) read from a pickle, before it is reconnected. @internal */
+export class PickledEnd {
+  /** `'read'`, `'write'` or `'channel'`. */
+  op: 'read' | 'write' | 'channel';
+  address: [string, number] | null = null;
+  name = '';
+  constructor(op: 'read' | 'write' | 'channel') {
+    this.op = op;
+  }
+  /** BUILD: PyCSP's state dict, `_restore_info = ((host, port), name)` and `_op`. */
+  __setstate__(state: unknown): void {
+    const get = (k: string): unknown => (state instanceof Map ? state.get(k) : undefined);
+    const info = get('_restore_info');
+    if (!Array.isArray(info) || info.length !== 2) throw new TypeError('a PyCSP channel end without _restore_info');
+    const [addr, name] = info as [unknown, unknown];
+    if (!Array.isArray(addr) || addr.length !== 2) throw new TypeError('a PyCSP channel end with a bad address');
+    const text = (v: unknown): string => (typeof v === 'string' ? v : Buffer.isBuffer(v) || v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : '');
+    this.address = [text(addr[0]), Number(addr[1])];
+    this.name = text(name);
+    const op = get('_op');
+    if (this.op !== 'channel' && (op === 0 || op === 1)) this.op = op === 0 ? 'read' : 'write';
+  }
 }
 
-/** Decodes a PyCSP payload to its value. */
+let made = 0;
+const find_class: FindClass = (module, name) => {
+  if (module !== 'pycsp.parallel.channel') return undefined;
+  if (name === 'ChannelEndRead' || name === 'ChannelEndWrite' || name === 'Channel') {
+    const op = name === 'Channel' ? 'channel' : name === 'ChannelEndRead' ? 'read' : 'write';
+    return () => {
+      made++;
+      return new PickledEnd(op);
+    };
+  }
+  return undefined;
+};
+
+let reviver: ((p: PickledEnd) => unknown) | null = null;
+
+/** Sets how pickled PyCSP ends become live ends here (the channel layer does). @internal */
+export function set_end_reviver(fn: (p: PickledEnd) => unknown): void {
+  reviver = fn;
+}
+
+function revive(value: unknown, seen: Set<unknown>): unknown {
+  if (value instanceof PickledEnd) return reviver === null ? value : reviver(value);
+  if (value === null || typeof value !== 'object' || seen.has(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = revive(value[i], seen);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) value.set(k, revive(v, seen));
+  }
+  return value;
+}
+
+/** Encodes a value as PyCSP's payload. @throws PicklingError for values with no Python type */
+export function encode_value(value: unknown): Buffer {
+  return dumps([value], { protocol: 2 });
+}
+
+/** Decodes a PyCSP payload to its value. @throws UnpicklingError for a bad pickle */
 export function decode_value(bytes: Buffer): unknown {
-  const list = JSON.parse(bytes.toString('utf8')) as unknown;
+  const before = made;
+  const list = loads(bytes, { find_class });
   if (!Array.isArray(list) || list.length < 1) throw new TypeError('a PyCSP payload must be a list of one item');
-  return list[0];
+  const value: unknown = list[0];
+  return made === before ? value : revive(value, new Set());
 }
 
 /** The value of a message: a local value as is, bytes decoded. */
