@@ -782,8 +782,8 @@ class Reader {
   private decimal(text: string, long: boolean): number | bigint {
     let t = text;
     if (long && t.endsWith('L')) t = t.slice(0, -1);
-    if (!/^[+-]?\d+$/.test(t)) fail('ERR_PICKLE_VALUE', `invalid literal for int(): ${JSON.stringify(t.slice(0, 40))}`);
     if (t.length > this.max_digits + 1) fail('ERR_PICKLE_VALUE', `an integer of more than max_digits (${this.max_digits}) digits`);
+    if (!/^[+-]?\d+$/.test(t)) fail('ERR_PICKLE_VALUE', `invalid literal for int(): ${JSON.stringify(t.slice(0, 40))}`);
     if (t.length <= 15) return Number(t);
     const big = BigInt(t);
     return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;

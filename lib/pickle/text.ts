@@ -266,6 +266,8 @@ const FLOAT_TEXT = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|n
 
 /** Parses the text of a protocol 0 `FLOAT` as Python's `float()` does; throws when malformed. */
 export function parse_float(text: string): number {
+  // repr of a double is at most 24 characters; long text is refused before any regular expression sees it
+  if (text.length > 400) throw new TextError('could not convert string to float: text too long');
   const t = text.trim();
   if (!FLOAT_TEXT.test(t)) throw new TextError(`could not convert string to float: ${JSON.stringify(t.slice(0, 40))}`);
   const lower = t.toLowerCase();

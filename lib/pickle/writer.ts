@@ -24,12 +24,15 @@ export interface DumpOptions {
    * Python 3.4, 5 needs Python 3.8.
    */
   protocol?: 0 | 1 | 2 | 3 | 4 | 5;
-  /** The deepest nesting written (default 3000); deeper values throw a `PicklingError`. */
+  /**
+   * The deepest nesting written (default 1000, about Python's own recursion limit: Python 2.7
+   * to 3.12 cannot pickle 900 nested lists); deeper values throw a `PicklingError`.
+   */
   max_depth?: number;
 }
 
 /** Defaults of {@link DumpOptions}. */
-export const DUMP_DEFAULTS = { protocol: op.DEFAULT_PROTOCOL, max_depth: 3000 } as const;
+export const DUMP_DEFAULTS = { protocol: op.DEFAULT_PROTOCOL, max_depth: 1000 } as const;
 
 /** Items per `APPENDS` / `SETITEMS` / `ADDITEMS`, as CPython batches them. */
 const BATCH = 1000;
