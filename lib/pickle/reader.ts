@@ -808,13 +808,14 @@ class Reader {
   }
 
   private global(module: string, name: string): PyGlobal {
+    const shown = `${clip(module)}.${clip(name)}`;
     let g: PyGlobal | undefined;
     try {
       g = resolve_global(module, name, this.find_class);
     } catch (err) {
-      throw new Fail('ERR_PICKLE_GLOBAL', `find_class refused global '${module}.${name}'`, err);
+      throw new Fail('ERR_PICKLE_GLOBAL', `find_class refused global '${shown}'`, err);
     }
-    if (g === undefined) fail('ERR_PICKLE_GLOBAL', `global '${module}.${name}' is not allowed`);
+    if (g === undefined) fail('ERR_PICKLE_GLOBAL', `global '${shown}' is not allowed`);
     return g!;
   }
 
@@ -848,6 +849,9 @@ class Reader {
     if (!empty) fail('ERR_PICKLE_GLOBAL', `BUILD on a ${py_type(target)}, which takes no state`);
   }
 }
+
+/** A name as shown in messages: at most 100 characters. */
+const clip = (name: string): string => (name.length > 100 ? `${name.slice(0, 100)}...` : name);
 
 /** Short strings: a loop beats crossing into C++; anything not ASCII goes to the full decoder. */
 function utf8(buf: Buffer, start: number, n: number): string {
