@@ -35,8 +35,12 @@ function world(capacity = 0, async_locks = false): World {
       return new Promise<Grant>((resolve) => pending.push(() => void Promise.resolve(lock(p).acquire(H)).then(resolve)));
     },
     notify(p, result, msg) {
-      log.push(`notify ${p.id} ${msg ?? '-'}`);
-      assert.ok(lock(p).notify(H, result, msg), 'notify by the holder');
+      log.push(`notify ${p.id} ${msg}`);
+      assert.ok(lock(p).notify(H, result, msg, true), 'notify by the holder');
+    },
+    notify_writer(p, result) {
+      log.push(`notify ${p.id} -`);
+      assert.ok(lock(p).notify(H, result, undefined, false), 'notify by the holder');
     },
     poison(p) {
       log.push(`poison ${p.id}`);
@@ -268,8 +272,8 @@ test('the process lock: one holder at a time, FIFO, only the holder commits', as
   assert.equal(g1, { state: READY, seq: 2 });
   const g2 = lock.acquire('h2');
   assert.instance(g2, Promise);
-  assert.is(lock.notify('h2', 'X', 'no'), false, 'a non-holder cannot commit');
-  assert.is(lock.notify('h1', 'A', 'yes'), true);
+  assert.is(lock.notify('h2', 'X', 'no', true), false, 'a non-holder cannot commit');
+  assert.is(lock.notify('h1', 'A', 'yes', true), true);
   assert.is(lock.release('h1'), true);
   assert.equal(await g2, { state: SUCCESS, seq: 2 });
   assert.is(lock.poison('h2'), true);

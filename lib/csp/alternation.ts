@@ -30,7 +30,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Timer } from '../index.js';
 import { ChannelEndRead, ChannelEndWrite, type ChannelEnd } from './channel.js';
-import { pool_of } from './context.js';
 import { dispatcher } from './dispatch.js';
 import { ChannelPoisonError, ChannelRetireError, CspUsageError } from './errors.js';
 import { POISON, READY, RETIRE, SUCCESS } from './header.js';
@@ -117,7 +116,7 @@ function flatten(guards: readonly (Guard | readonly Guard[])[], what: string): G
 function guard_offer(lock: ProcessLock<Msg>, id: string, seq: number): void | Promise<void> {
   const holder = `guard/${id}`;
   const done = (g: { state: number; seq: number }): void => {
-    if (g.seq === seq && g.state === READY) lock.notify(holder, id, null);
+    if (g.seq === seq && g.state === READY) lock.notify(holder, id, undefined, false);
     lock.release(holder);
   };
   const got = lock.acquire(holder);
@@ -127,7 +126,7 @@ function guard_offer(lock: ProcessLock<Msg>, id: string, seq: number): void | Pr
 
 async function choose(guards: Guard[], priority: boolean): Promise<Selected> {
   const d = dispatcher();
-  const pool = pool_of(d);
+  const pool = d.pool;
   const lock = pool.take();
   const timers: Timer[] = [];
   try {
@@ -167,7 +166,7 @@ async function choose(guards: Guard[], priority: boolean): Promise<Selected> {
         throw lock.failure ?? new Error('the alternation failed');
     }
     const id = lock.result_id;
-    const has_value = lock.result !== null;
+    const has_value = lock.has_result;
     let chosen: Guard | undefined;
     for (const g of guards) {
       if (g instanceof SkipGuard || g instanceof TimeoutGuard) {

@@ -24,7 +24,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Address } from '../index.js';
-import { pool_of } from './context.js';
+import type { LockPool } from './context.js';
 import { addr_key, dispatcher, type Dispatcher, type HomeEntry, type ChannelOp, CHANNEL_OPS } from './dispatch.js';
 import {
   ChannelLostError,
@@ -47,7 +47,7 @@ import {
   wire_name,
 } from './header.js';
 import type { ProcessLock } from './lock.js';
-import { encode_value, Local, set_end_reviver, value_of, type Msg } from './payload.js';
+import { encode_value, set_end_reviver, value_of, type Msg } from './payload.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
@@ -238,9 +238,7 @@ export class Channel {
   /** @internal Posts a request of `lock`'s current operation. */
   post(lock: ProcessLock<Msg>, write: boolean, value: unknown, ack: boolean): void {
     if (this.entry !== null) {
-      const proc = { id: lock.id, addr: '', active: true };
-      if (write) this.entry.home.submit({ op: 'post_write', proc, seq: lock.seq, msg: new Local(value), ack });
-      else this.entry.home.submit({ op: 'post_read', proc, seq: lock.seq, ack });
+      this.entry.home.post_request(lock.ref, lock.seq, write, value, ack);
       return;
     }
     const key = this.remote!;
@@ -271,20 +269,41 @@ export class Channel {
     }
   }
 
-  /** @internal One read or write as a whole operation. */
-  async operate(write: boolean, value: unknown): Promise<unknown> {
+  /** @internal One read or write as a whole operation (one promise, settled by the commit). */
+  operate(write: boolean, value: unknown): Promise<unknown> {
     this.check();
-    const pool = pool_of(this.d);
+    const pool = this.d.pool;
     const lock = pool.take();
+    lock.begin();
     try {
-      lock.begin();
       this.post(lock, write, value, false);
-      if (lock.state === READY) await lock.wait();
-      this.outcome(lock);
-      return write ? undefined : value_of(lock.result);
-    } finally {
-      pool.give(lock);
+    } catch (err) {
+      lock.fail(err instanceof Error ? err : new Error(String(err)));
     }
+    if (lock.state !== READY) return this.finish(pool, lock, write);
+    return new Promise<unknown>((resolve, reject) => {
+      lock.on_done = () => {
+        try {
+          resolve(this.finish_value(pool, lock, write));
+        } catch (err) {
+          reject(err);
+        }
+      };
+    });
+  }
+
+  private finish(pool: LockPool, lock: ProcessLock<Msg>, write: boolean): Promise<unknown> {
+    try {
+      return Promise.resolve(this.finish_value(pool, lock, write));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private finish_value(pool: LockPool, lock: ProcessLock<Msg>, write: boolean): unknown {
+    pool.give(lock);
+    this.outcome(lock);
+    return write ? undefined : value_of(lock.result);
   }
 
   /** A short description for logs. */
@@ -436,8 +455,12 @@ export class ChannelEndWrite extends ChannelEnd {
    * slot did). Across processes the value travels as a pickle (protocol 2).
    * @throws like {@link ChannelEndRead.read}
    */
-  async write(value: unknown): Promise<void> {
-    await this.usable().operate(true, value);
+  write(value: unknown): Promise<void> {
+    try {
+      return this.usable().operate(true, value) as Promise<void>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 }
 

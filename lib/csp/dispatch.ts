@@ -66,7 +66,9 @@ import {
 } from './header.js';
 import { ChannelHome, type Grant, type HomeCommand, type LockPort, type ProcRef } from './home.js';
 import type { ProcessLock } from './lock.js';
-import { bytes_of, Local, type Msg } from './payload.js';
+import { LockPool } from './context.js';
+import { bytes_of, encode_value, Pickled, type Msg } from './payload.js';
+import type { ProcessLock as Lock } from './lock.js';
 
 /** Channel-home commands without arguments, by wire command. */
 const SIMPLE: ReadonlyMap<number, HomeCommand<Msg>['op']> = new Map([
@@ -253,9 +255,13 @@ export class HomeEntry implements LockPort<Msg> {
     this.home = new ChannelHome<Msg>(name, capacity, this);
   }
 
+  private local(proc: ProcRef): Lock<Msg> | undefined {
+    return (proc.lock as Lock<Msg> | undefined) ?? this.d.locks.get(proc.id);
+  }
+
   acquire(proc: ProcRef): Grant | null | Promise<Grant | null> {
     if (proc.addr === '') {
-      const lock = this.d.locks.get(proc.id);
+      const lock = this.local(proc);
       return lock === undefined ? null : lock.acquire(this.holder);
     }
     if (this.d.lost.has(proc.addr)) return null;
@@ -263,6 +269,14 @@ export class HomeEntry implements LockPort<Msg> {
       this.pending = { resolve, addr: proc.addr };
       this.d.send(proc.addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: proc.id, source_id: this.name }));
     });
+  }
+
+  try_acquire(proc: ProcRef): Grant | null | undefined {
+    if (proc.addr !== '') return undefined;
+    const lock = this.local(proc);
+    if (lock === undefined) return null;
+    if (lock.held_by !== null) return undefined;
+    return lock.acquire(this.holder) as Grant;
   }
 
   /** ACCEPT_LOCK or UNAVAILABLE from a remote process. */
@@ -291,45 +305,53 @@ export class HomeEntry implements LockPort<Msg> {
     this.d.send(proc.addr, header(cmd, { id: proc.id, source_id: this.name, ...fields }), payload);
   }
 
-  notify(proc: ProcRef, result_id: string, msg: Msg | null): void {
+  notify(proc: ProcRef, result_id: string, msg: Msg): void {
     if (proc.addr === '') {
-      this.d.locks.get(proc.id)?.notify(this.holder, result_id, msg);
+      this.local(proc)?.notify(this.holder, result_id, msg, true);
       return;
     }
-    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, msg === null ? null : bytes_of(msg));
+    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, bytes_of(msg));
+  }
+
+  notify_writer(proc: ProcRef, result_id: string): void {
+    if (proc.addr === '') {
+      this.local(proc)?.notify(this.holder, result_id, undefined, false);
+      return;
+    }
+    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, null);
   }
 
   poison(proc: ProcRef): void {
-    if (proc.addr === '') this.d.locks.get(proc.id)?.poison(this.holder);
+    if (proc.addr === '') this.local(proc)?.poison(this.holder);
     else this.remote(proc, LOCKTHREAD_POISON);
   }
 
   retire(proc: ProcRef): void {
-    if (proc.addr === '') this.d.locks.get(proc.id)?.retire(this.holder);
+    if (proc.addr === '') this.local(proc)?.retire(this.holder);
     else this.remote(proc, LOCKTHREAD_RETIRE);
   }
 
   release(proc: ProcRef): void {
-    if (proc.addr === '') this.d.locks.get(proc.id)?.release(this.holder);
+    if (proc.addr === '') this.local(proc)?.release(this.holder);
     else this.remote(proc, LOCKTHREAD_RELEASE_LOCK);
   }
 
   ack(proc: ProcRef): void {
-    if (proc.addr === '') this.d.locks.get(proc.id)?.ack();
+    if (proc.addr === '') this.local(proc)?.ack();
     else this.remote(proc, LOCKTHREAD_ACK);
   }
 
   quit(proc: ProcRef): void {
-    if (proc.addr === '') this.d.locks.get(proc.id)?.quit(this.holder);
+    if (proc.addr === '') this.local(proc)?.quit(this.holder);
     else this.remote(proc, LOCKTHREAD_QUIT);
   }
 
   prepare(msg: Msg, reader: ProcRef): Msg {
-    return reader.addr !== '' && msg instanceof Local ? bytes_of(msg) : msg;
+    return reader.addr !== '' && !(msg instanceof Pickled) ? new Pickled(encode_value(msg)) : msg;
   }
 
   refuse(proc: ProcRef, seq: number, err: unknown): void {
-    const lock = proc.addr === '' ? this.d.locks.get(proc.id) : undefined;
+    const lock = proc.addr === '' ? this.local(proc) : undefined;
     if (lock !== undefined && lock.seq === seq) lock.fail(err instanceof Error ? err : new Error(String(err)));
     else this.d.report(err);
   }
@@ -344,6 +366,8 @@ export class Dispatcher {
   readonly config: CspConfig;
   readonly homes = new Map<string, HomeEntry>();
   readonly locks = new Map<string, ProcessLock<Msg>>();
+  /** The locks of this process's operations. */
+  readonly pool = new LockPool(this.locks);
   readonly peers = new Map<string, Peer | PeerStream>();
   readonly streams = new Set<PeerStream>();
   /** Peer addresses whose connection was lost (locks on them fail at once). */
@@ -513,7 +537,7 @@ export class Dispatcher {
           op: 'post_write',
           proc: { id: h.source_id, addr: from, active: true },
           seq: to_seq(h.seq),
-          msg: Buffer.from(m.payload),
+          msg: new Pickled(Buffer.from(m.payload)),
           ack: cmd === CHANTHREAD_POST_ACK_WRITE,
         });
         return;
@@ -554,7 +578,7 @@ export class Dispatcher {
         });
         return;
       case LOCKTHREAD_NOTIFY_SUCCESS:
-        ok = lock.notify(holder, h.result_id, payload.length > 0 ? Buffer.from(payload) : null);
+        ok = payload.length > 0 ? lock.notify(holder, h.result_id, new Pickled(Buffer.from(payload)), true) : lock.notify(holder, h.result_id, undefined, false);
         break;
       case LOCKTHREAD_POISON:
         ok = lock.poison(holder);

@@ -38,6 +38,8 @@ export interface ProcRef {
   readonly addr: string;
   /** False once its lock could not be reached: later locks on it fail at once. */
   active: boolean;
+  /** For a process of this address space: its lock object (saves a lookup). */
+  readonly lock?: object;
 }
 
 /** What a lock grant reports: the process's state and sequence number. */
@@ -56,8 +58,10 @@ export interface Grant {
 export interface LockPort<M> {
   /** Take the process's lock and report its state. */
   acquire(proc: ProcRef): Grant | null | Promise<Grant | null>;
-  /** Commit: the process succeeded on `result_id`; `msg` for a reader, null for a writer. */
-  notify(proc: ProcRef, result_id: string, msg: M | null): void;
+  /** Commit a reader: it succeeded on `result_id` and takes `msg`. */
+  notify(proc: ProcRef, result_id: string, msg: M): void;
+  /** Commit a writer: it succeeded on `result_id`. */
+  notify_writer(proc: ProcRef, result_id: string): void;
   /** Poison the process if it is still READY. */
   poison(proc: ProcRef): void;
   /** Retire the process if it is still READY. */
@@ -73,6 +77,12 @@ export interface LockPort<M> {
    * reader). It may throw; the home then refuses the message (see {@link LockPort.refuse}).
    */
   prepare?(msg: M, reader: ProcRef): M;
+  /**
+   * Optional: takes the lock only if that can be done synchronously (a local process whose
+   * lock is free): the grant, null when the process is gone, undefined when it cannot.
+   * Lets a home commit a purely local rendezvous without suspending.
+   */
+  try_acquire?(proc: ProcRef): Grant | null | undefined;
   /** Optional: tells a (local) writer its message could not be delivered. */
   refuse?(proc: ProcRef, seq: number, err: unknown): void;
   /** Optional: reports a problem no process can be told about. */
@@ -85,8 +95,8 @@ export interface Request<M> {
   readonly proc: ProcRef;
   /** Its sequence number when it posted. */
   readonly seq: number;
-  /** The writer's message (null for readers). */
-  readonly msg: M | null;
+  /** The writer's message (undefined for readers). */
+  readonly msg: M | undefined;
 }
 
 /** The commands a home takes, in the order they arrive. */
@@ -170,10 +180,71 @@ export class ChannelHome<M> {
     return this.finished;
   }
 
+  /** Posts a read (`write` false) or write request: {@link ChannelHome.submit} without building a command when it can. */
+  post_request(proc: ProcRef, seq: number, write: boolean, msg: M, ack: boolean): void {
+    if (!this.busy && this.capacity === 0 && this.fast(proc, seq, write, msg, ack)) return;
+    this.submit(write ? { op: 'post_write', proc, seq, msg, ack } : { op: 'post_read', proc, seq, ack });
+  }
+
   /** Queues a command; it runs now unless the home is waiting on a lock. */
   submit(cmd: HomeCommand<M>): void {
+    if (!this.busy && this.capacity === 0 && (cmd.op === 'post_read' || cmd.op === 'post_write')) {
+      if (this.fast(cmd.proc, cmd.seq, cmd.op === 'post_write', cmd.op === 'post_write' ? cmd.msg : (undefined as M), cmd.ack)) return;
+    }
     this.inbox.push(cmd);
     if (!this.busy) this.pump(null);
+  }
+
+  /**
+   * The same matching as {@link ChannelHome.match} for a new request on an open rendezvous
+   * channel, without generators, when every lock it needs answers synchronously. Returns
+   * false (having changed nothing) when it cannot decide that way.
+   */
+  private fast(proc: ProcRef, seq: number, write: boolean, msg: M, ack: boolean): boolean {
+    const try_acquire = this.port.try_acquire;
+    if (try_acquire === undefined || this.poisoned || this.retired || proc.addr !== '') return false;
+    const req = { proc, seq, msg: write ? msg : undefined } as Request<M>;
+    const others = write ? this.readqueue : this.writequeue;
+    for (let i = 0; i < others.length; i++) {
+      const o = others[i]!;
+      if (o.proc.addr !== '') return false;
+      if (o.proc.id === req.proc.id) continue;
+      const w = write ? req : o;
+      const r = write ? o : req;
+      const w_first = w.proc.id < r.proc.id;
+      const first = w_first ? w : r;
+      const second = w_first ? r : w;
+      const g1 = try_acquire.call(this.port, first.proc);
+      if (g1 === undefined) return false;
+      const g2 = try_acquire.call(this.port, second.proc);
+      if (g2 === undefined) {
+        if (g1 !== null) this.port.release(first.proc);
+        return false;
+      }
+      const wg = w_first ? g1 : g2;
+      const rg = w_first ? g2 : g1;
+      const r_state = this.state_of(rg, r);
+      const w_state = this.state_of(wg, w);
+      const success = r_state === READY && w_state === READY;
+      if (success) {
+        this.port.notify(r.proc, this.name, w.msg as M);
+        this.port.notify_writer(w.proc, this.name);
+      }
+      if (g2 !== null) this.port.release(second.proc);
+      if (g1 !== null) this.port.release(first.proc);
+      const o_state = write ? r_state : w_state;
+      if (success || o_state !== READY) {
+        others.splice(i, 1);
+        i--;
+      }
+      if (success || (write ? w_state : r_state) !== READY) {
+        if (ack) this.port.ack(proc);
+        return true;
+      }
+    }
+    (write ? this.writequeue : this.readqueue).push(req);
+    if (ack) this.port.ack(proc);
+    return true;
   }
 
   // ------------------------------------------------------------------ the driver
@@ -283,7 +354,7 @@ export class ChannelHome<M> {
         return;
       }
       case 'post_read':
-        yield* this.post({ proc: cmd.proc, seq: cmd.seq, msg: null }, false);
+        yield* this.post({ proc: cmd.proc, seq: cmd.seq, msg: undefined }, false);
         if (cmd.ack) this.port.ack(cmd.proc);
         return;
       case 'post_write':
@@ -434,8 +505,8 @@ export class ChannelHome<M> {
 
   /** PyCSP's ChannelReq.offer: both locks, in id order; commit if both are READY. */
   private *offer(w: Request<M>, r: Request<M>): StepOf<[boolean, boolean, boolean]> {
-    let msg = w.msg;
-    if (this.port.prepare !== undefined && msg !== null) {
+    let msg = w.msg as M;
+    if (this.port.prepare !== undefined) {
       try {
         msg = this.port.prepare(msg, r.proc);
       } catch (err) {
@@ -457,7 +528,7 @@ export class ChannelHome<M> {
     let success = false;
     if (r_state === READY && w_state === READY) {
       this.port.notify(r.proc, this.name, msg);
-      this.port.notify(w.proc, this.name, null);
+      this.port.notify_writer(w.proc, this.name);
       success = true;
     }
     if (w_first) {
@@ -478,7 +549,7 @@ export class ChannelHome<M> {
       const state = this.state_of(g, w);
       if (state === READY) {
         this.items.push(w.msg as M);
-        this.port.notify(w.proc, this.name, null);
+        this.port.notify_writer(w.proc, this.name);
       }
       if (g !== null) this.port.release(w.proc);
       remove(this.writequeue, w);

@@ -15,7 +15,7 @@
 
 export { Channel, ChannelEnd, ChannelEndRead, ChannelEndWrite, retire, poison, type ChannelOptions, type EndDescription, type Ends } from './channel.js';
 export { AltSelect, PriSelect, FairSelect, InputGuard, OutputGuard, SkipGuard, TimeoutGuard, type Guard, type Selected } from './alternation.js';
-export { process, Parallel, Spawn, Sequence, multiprocess, shutdown, current_process_id, CspProcess, type ProcessFactory } from './process.js';
+export { process, Parallel, Spawn, Sequence, multiprocess, shutdown, CspProcess, type ProcessFactory } from './process.js';
 export { configure, type CspOptions } from './config.js';
 export {
   ChannelPoisonError,

@@ -18,7 +18,7 @@
  */
 
 import { FAIL, POISON, READY, RETIRE, SUCCESS } from './header.js';
-import type { Grant } from './home.js';
+import type { Grant, ProcRef } from './home.js';
 
 interface Waiting {
   holder: string;
@@ -36,7 +36,13 @@ export class ProcessLock<M = unknown> {
   /** After SUCCESS: the channel name (or guard id) that completed. */
   result_id = '';
   /** After SUCCESS on a read: the message (a local value or pickled bytes). */
-  result: M | null = null;
+  result: M | undefined = undefined;
+  /** After SUCCESS: whether a message came (a read), not a write. */
+  has_result = false;
+  /** How homes of this process refer to it (one object, reused). */
+  readonly ref: ProcRef & { active: boolean };
+  /** Called once the state leaves READY (set by the operation waiting). */
+  on_done: (() => void) | null = null;
   /** After a failure that is not poison or retire (a lost connection, a refused message). */
   failure: Error | null = null;
   /** True while an operation uses this lock. */
@@ -52,21 +58,25 @@ export class ProcessLock<M = unknown> {
   private acked = false;
   private ack_wake: (() => void) | null = null;
   private readonly quit_waiters = new Map<string, () => void>();
+  private readonly grant: Grant = { state: FAIL, seq: 0 };
 
   /** @param id - the process id (byte string, at most 64 bytes) */
   constructor(id: string) {
     this.id = id;
+    this.ref = { id, addr: '', active: true, lock: this };
   }
 
   /** Starts an operation: READY, next sequence number. */
   begin(): void {
     this.state = READY;
     this.seq++;
-    this.result = null;
+    this.result = undefined;
+    this.has_result = false;
+    this.ref.active = true;
     this.result_id = '';
     this.failure = null;
     this.acked = false;
-    this.posted.clear();
+    if (this.posted.size > 0) this.posted.clear();
   }
 
   /** Resolves once the state has left READY (at once if it has). */
@@ -92,6 +102,11 @@ export class ProcessLock<M = unknown> {
   }
 
   private wake_up(): void {
+    const d = this.on_done;
+    if (d !== null) {
+      this.on_done = null;
+      d();
+    }
     const w = this.wake;
     if (w !== null) {
       this.wake = null;
@@ -111,7 +126,11 @@ export class ProcessLock<M = unknown> {
   acquire(holder: string): Grant | Promise<Grant> {
     if (this.holder === null) {
       this.holder = holder;
-      return { state: this.state, seq: this.seq };
+      // One grant object per lock, reused: a synchronous grant is read before the next acquire.
+      const g = this.grant;
+      g.state = this.state;
+      g.seq = this.seq;
+      return g;
     }
     return new Promise<Grant>((grant) => this.waiting.push({ holder, grant }));
   }
@@ -136,10 +155,11 @@ export class ProcessLock<M = unknown> {
    * @returns false when `holder` does not hold the lock or the process is not READY (a
    *   protocol violation: nothing changes)
    */
-  notify(holder: string, result_id: string, msg: M | null): boolean {
+  notify(holder: string, result_id: string, msg: M | undefined, has_msg: boolean): boolean {
     if (this.holder !== holder || this.state !== READY) return false;
     this.result_id = result_id;
     this.result = msg;
+    this.has_result = has_msg;
     this.state = SUCCESS;
     this.wake_up();
     return true;

@@ -14,14 +14,14 @@
 import { Buffer } from 'node:buffer';
 import { dumps, loads, type FindClass } from '../pickle/index.js';
 
-/** A value written in this process, carried as the object itself. */
-export class Local {
-  /** @param value - the writer's value */
-  constructor(readonly value: unknown) {}
+/** A message that came from (or goes to) another process: pickle bytes. */
+export class Pickled {
+  /** @param bytes - `pickle.dumps([msg], 2)` */
+  constructor(readonly bytes: Buffer) {}
 }
 
-/** A message inside a home: a local value, or the pickled bytes a peer sent. */
-export type Msg = Local | Buffer;
+/** A message inside a home: a value written in this process (the object itself), or {@link Pickled} bytes. */
+export type Msg = unknown;
 
 /** A PyCSP end (or channel) read from a pickle, before it is reconnected. @internal */
 export class PickledEnd {
@@ -93,14 +93,12 @@ export function decode_value(bytes: Buffer): unknown {
   return made === before ? value : revive(value, new Set());
 }
 
-/** The value of a message: a local value as is, bytes decoded. */
-export function value_of(msg: Msg | null): unknown {
-  if (msg === null) return null;
-  if (msg instanceof Local) return msg.value;
-  return decode_value(msg);
+/** The value of a message: a local value as is, pickled bytes decoded. */
+export function value_of(msg: Msg): unknown {
+  return msg instanceof Pickled ? decode_value(msg.bytes) : msg;
 }
 
 /** The message as bytes for a peer. */
 export function bytes_of(msg: Msg): Buffer {
-  return msg instanceof Local ? encode_value(msg.value) : msg;
+  return msg instanceof Pickled ? msg.bytes : encode_value(msg);
 }

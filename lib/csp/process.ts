@@ -15,13 +15,12 @@
  * await shutdown();
  * ```
  *
- * - A process is an async function with its own lock (PyCSP's process is a thread): its
- *   reads, writes and alternations are its operations.
+ * - A process is an async function (PyCSP's process is a thread). Each of its reads, writes
+ *   and alternations is one operation with its own lock, as every operation is (see
+ *   context.ts), so a process may also run operations concurrently.
  * - A process that ends with ChannelPoisonError poisons every channel end among its
  *   arguments (in arrays, Maps, Sets and plain objects, recursively) and ends normally; with
  *   ChannelRetireError it retires them. That is how a network shuts itself down.
- * - When a process ends it waits for the processes it spawned, then tells every remote
- *   channel it used that it is leaving and waits for each to answer, as PyCSP does.
  *
  * @module
  */
@@ -29,7 +28,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { registered_channels, Channel, ChannelEnd, type EndDescription } from './channel.js';
-import { current_context, pool_of, process_id, run_in, type ProcessContext } from './context.js';
+import { process_id } from './context.js';
 import { dispatcher, drop_dispatcher, existing_dispatcher, type Dispatcher } from './dispatch.js';
 import { ChannelPoisonError, ChannelRetireError, CspUsageError } from './errors.js';
 import { CHANTHREAD_LEAVE, header } from './header.js';
@@ -110,36 +109,23 @@ async function leave_all(d: Dispatcher, lock: ProcessLock<Msg>): Promise<void> {
 }
 
 async function run_process<R>(p: CspProcess<R>): Promise<R> {
-  const d = dispatcher();
-  const lock = new ProcessLock<Msg>(p.id);
-  d.locks.set(lock.id, lock);
-  const ctx: ProcessContext = { lock, spawned: [] };
-  let result: R = undefined as R;
-  let failure: unknown = null;
   try {
-    result = await run_in(ctx, () => p.fn(...(p.args as never[])));
+    return await p.fn(...(p.args as never[]));
   } catch (err) {
-    if (err instanceof ChannelPoisonError || err instanceof ChannelRetireError) {
-      const ends: ChannelEnd[] = [];
-      ends_in(p.args, ends, new Set());
-      for (const e of ends) {
-        if (e.moved) continue;
-        try {
-          if (err instanceof ChannelPoisonError) await e.poison();
-          else await e.retire();
-        } catch {
-          // an end already retired or poisoned: nothing more to do (PyCSP swallows these)
-        }
+    if (!(err instanceof ChannelPoisonError || err instanceof ChannelRetireError)) throw err;
+    const ends: ChannelEnd[] = [];
+    ends_in(p.args, ends, new Set());
+    for (const e of ends) {
+      if (e.moved) continue;
+      try {
+        if (err instanceof ChannelPoisonError) await e.poison();
+        else await e.retire();
+      } catch {
+        // an end already retired or poisoned: nothing more to do (PyCSP swallows these)
       }
-    } else {
-      failure = err;
     }
+    return undefined as R;
   }
-  await join_spawned(ctx.spawned);
-  await leave_all(d, lock);
-  if (d.locks.get(lock.id) === lock) d.locks.delete(lock.id);
-  if (failure !== null) throw failure;
-  return result;
 }
 
 async function join_spawned(list: Promise<unknown>[]): Promise<void> {
@@ -177,20 +163,21 @@ export async function Parallel(...procs: Procs): Promise<unknown[]> {
 const top_spawned: Promise<unknown>[] = [];
 
 /**
- * Starts the processes and returns at once. The current process (or `shutdown()`, at top
- * level) waits for them when it ends; errors they throw go to `configure({ on_error })`.
+ * Starts the processes and returns at once. `shutdown()` waits for them; errors they throw
+ * go to `configure({ on_error })`. The promise returned resolves (never rejects) once they
+ * have all ended, for a parent that wants to wait for its children as a PyCSP process does.
  */
-export function Spawn(...procs: Procs): void {
+export function Spawn(...procs: Procs): Promise<void> {
   const list = flatten(procs);
-  const ctx = current_context();
-  const into = ctx === undefined ? top_spawned : ctx.spawned;
+  const mine: Promise<unknown>[] = [];
   for (const p of list) {
-    into.push(
-      p.start().catch((err: unknown) => {
-        dispatcher().report(err);
-      }),
-    );
+    const done = p.start().catch((err: unknown) => {
+      dispatcher().report(err);
+    });
+    mine.push(done);
+    top_spawned.push(done);
   }
+  return Promise.all(mine).then(() => undefined);
 }
 
 /** Runs the processes one after another; resolves with their return values. */
@@ -198,11 +185,6 @@ export async function Sequence(...procs: Procs): Promise<unknown[]> {
   const out: unknown[] = [];
   for (const p of flatten(procs)) out.push(await p.start());
   return out;
-}
-
-/** The id of the running CSP process (`'__main__'` outside one). */
-export function current_process_id(): string {
-  return current_context()?.lock.id ?? '__main__';
 }
 
 // ---------------------------------------------------------------------- multiprocess
@@ -304,16 +286,12 @@ async function ready_all(value: unknown): Promise<void> {
  * every channel reference, waits until no process anywhere holds a reference to a channel
  * hosted here, then closes the listening socket and every connection. Afterwards nothing
  * is left open; channels made later start a new node.
- * @throws CspUsageError inside a CSP process
- */
+" */
 export async function shutdown(): Promise<void> {
-  if (current_context() !== undefined) {
-    throw new CspUsageError('shutdown() must not be called inside a CSP process: a process ends by itself');
-  }
   await join_spawned(top_spawned);
   const d = existing_dispatcher();
   if (d === null) return;
-  const pool = pool_of(d);
+  const pool = d.pool;
   await pool.idle();
   await Promise.all(pool.all.map((lock) => leave_all(d, lock)));
   for (const lock of pool.all) if (d.locks.get(lock.id) === lock) d.locks.delete(lock.id);
