@@ -19,7 +19,11 @@ export interface MessageOptions {
   authkey?: string | Uint8Array | null;
   /** `'AF_INET'`, `'AF_UNIX'` or `'AF_PIPE'`; default inferred from the address. */
   family?: Family;
-  /** How `send`/`recv` encode values: `'v8'` (default), `'json'` or your own codec. */
+  /**
+   * How `send`/`recv` encode values: `'v8'` (default, Node to Node), `'json'`, `'pickle'`
+   * (Python's own `send`/`recv`: protocol 2, every Python from 2.7), or a codec object such
+   * as `pickle_codec({ protocol: 4 })` from `trousers/pickle`.
+   */
   codec?: CodecOption;
   /**
    * Read-ahead bound in bytes (default 65536): messages up to this size are read before
