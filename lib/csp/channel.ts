@@ -377,7 +377,6 @@ export abstract class ChannelEnd {
     if (!this.is_poisoned) {
       this.is_poisoned = true;
       if (!ch.poisoned) {
-        ch.poisoned = true;
         ch.command(this.op === 'read' ? 'poison_reader' : 'poison_writer');
       }
       this.end_used(ch);

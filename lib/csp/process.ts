@@ -45,14 +45,14 @@ export class CspProcess<R = unknown> {
   constructor(
     readonly fn: (...args: never[]) => R | Promise<R>,
     readonly args: readonly unknown[],
-    private readonly runner: ((p: CspProcess<R>) => Promise<R>) | null = null,
+    private readonly runner: ((args: readonly unknown[]) => Promise<R>) | null = null,
   ) {
     this.id = process_id(fn.name || 'process');
   }
 
   /** Starts the process (once) and resolves with its return value. */
   start(): Promise<R> {
-    this.started ??= this.runner !== null ? this.runner(this) : run_process(this);
+    this.started ??= this.runner !== null ? this.runner(this.args) : run_process(this);
     return this.started;
   }
 }
@@ -242,11 +242,11 @@ const children = new Set<ChildProcess>();
 export function multiprocess<A extends unknown[] = unknown[]>(module: string | URL, name: string): ProcessFactory<A, unknown> {
   const url = module instanceof URL ? module.href : String(module);
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('multiprocess() needs the export name');
-  const run = async (p: CspProcess<unknown>): Promise<unknown> => {
+  const run = async (given: readonly unknown[]): Promise<unknown> => {
     const d = dispatcher();
     await d.bind();
-    for (const a of p.args) await ready_all(a);
-    const args = p.args.map(to_portable);
+    for (const a of given) await ready_all(a);
+    const args = given.map(to_portable);
     const child = fork(CHILD, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.add(child);
     return await new Promise<unknown>((resolve, reject) => {
