@@ -91,6 +91,8 @@ interface Pending {
   data: string | Buffer;
   /** Only write on this connection generation (a transaction after WATCH). */
   gen?: number;
+  /** A handshake command: it belongs to its connection and never waits for another. */
+  handshake?: boolean;
 }
 
 type State = 'connecting' | 'handshake' | 'ready' | 'waiting' | 'closed';
@@ -131,6 +133,8 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
   private out_text = '';
   private out_parts: (string | Buffer)[] | null = null;
   private flush_scheduled = false;
+  /** Index in `pending` of the first command not yet handed to the socket, or -1. */
+  private unwritten = -1;
   private readonly flush_bound = (): void => this.flush();
   private ready_waiters: { resolve(): void; reject(err: Error): void }[] = [];
   private close_waiters: (() => void)[] = [];
@@ -277,12 +281,18 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
     return new Promise<RedisReply>((resolve, reject) => {
       const p: Pending = { resolve, reject, data, gen };
       const state = this.state;
-      if (state === 'ready') this.write(p);
+      if (state === 'ready' && this.usable()) this.write(p);
       else if (state === 'closed') reject(new RedisClosedError(undefined, { cause: this.last_error ?? undefined }));
       else if (this.waiting.length >= this.max_waiting) {
         reject(this.max_waiting === 0 ? new RedisConnectionError('not connected to Redis', { cause: this.last_error ?? undefined }) : new RedisQueueFullError(this.max_waiting));
       } else this.waiting.push(p);
     });
+  }
+
+  /** True while the current connection can take writes (not failing or closing). */
+  private usable(): boolean {
+    const conn = this.conn;
+    return conn !== null && !conn.closed && !conn.closing;
   }
 
   /** Queues a command for this tick's write and for its reply. */
@@ -291,9 +301,9 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
       p.reject(new RedisWatchLostError());
       return;
     }
+    if (this.unwritten < 0) this.unwritten = this.pending.length;
     this.pending.push(p);
     const data = p.data;
-    p.data = '';
     if (typeof data === 'string') this.out_text += data;
     else {
       const parts = (this.out_parts ??= []);
@@ -312,9 +322,19 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
     const conn = this.conn;
     const parts = this.out_parts;
     const text = this.out_text;
+    const from = this.unwritten;
     this.out_parts = null;
     this.out_text = '';
-    if (conn === null || conn.closed || conn.closing) return; // its pending are rejected on close
+    this.unwritten = -1;
+    if (from < 0) return;
+    if (conn === null || !this.usable()) {
+      // The connection failed in this tick: these were never written, so they wait for the
+      // next connection (the handshake's own commands do not: they belong to this one).
+      const unsent = this.pending.splice(from);
+      this.requeue(unsent);
+      return;
+    }
+    for (let i = from; i < this.pending.length; i++) this.pending[i]!.data = '';
     if (parts !== null) {
       for (const part of parts) conn.write(part);
     }
@@ -353,7 +373,7 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
       return;
     }
     const replies = steps.map((args) => {
-      const p: Pending = { resolve: () => {}, reject: () => {}, data: encode_command(args) };
+      const p: Pending = { resolve: () => {}, reject: () => {}, data: encode_command(args), handshake: true };
       const done = new Promise<RedisReply>((resolve, reject) => {
         p.resolve = resolve;
         p.reject = reject;
@@ -440,12 +460,18 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
   }
 
   private reject_pending(cause: Error | null): void {
-    const pending = this.pending;
+    let pending = this.pending;
     const head = this.head;
     this.pending = [];
     this.head = 0;
     this.out_text = '';
     this.out_parts = null;
+    if (this.unwritten >= 0) {
+      const unsent = pending.slice(Math.max(this.unwritten, head));
+      pending = pending.slice(0, Math.max(this.unwritten, head));
+      this.unwritten = -1;
+      this.requeue(unsent);
+    }
     if (head >= pending.length) return;
     const closing = this.state === 'closed';
     for (let i = head; i < pending.length; i++) {
@@ -456,6 +482,18 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
           });
       pending[i]!.reject(err);
     }
+  }
+
+  /** Puts commands that were never written back at the front of the waiting queue. */
+  private requeue(unsent: Pending[]): void {
+    const mine = unsent.filter((p) => !p.handshake);
+    for (const p of unsent) if (p.handshake) p.reject(new RedisConnectionError('the connection was lost during the handshake'));
+    if (mine.length === 0) return;
+    if (this.state === 'closed') {
+      for (const p of mine) p.reject(new RedisClosedError(undefined, { cause: this.last_error ?? undefined }));
+      return;
+    }
+    this.waiting = [...mine, ...this.waiting];
   }
 
   /** Closes for good: rejects what waits, closes the socket. */
