@@ -78,6 +78,11 @@ export class Connection implements PackageOwner {
   readonly closed: Signal<[Connection, string]>;
   /** `(connection, reason)`: a peer's handshake failed; a bound connection keeps waiting (yoton prints it). */
   readonly handshake_failed: Signal<[Connection, string]>;
+  /**
+   * `(connection)`: the handshake succeeded (not in yoton, which has no such signal). A hub
+   * binds again here to take its next peer.
+   */
+  readonly connected: Signal<[Connection]>;
 
   private _name: string;
   private status: number = STATUS.closed;
@@ -112,6 +117,7 @@ export class Connection implements PackageOwner {
     this.timedout = new Signal(engine);
     this.closed = new Signal(engine);
     this.handshake_failed = new Signal(engine);
+    this.connected = new Signal(engine);
     const [maxlen, mode] = context.queue_params;
     this.out = new PackageQueue(maxlen, mode);
     this.max_silence = context.max_silence;
@@ -301,6 +307,7 @@ export class Connection implements PackageOwner {
     this.last_recv = Date.now();
     this.ticker = this.context.engine.cycle(HEARTBEAT_INTERVAL, () => this.tick());
     this.drain();
+    this.connected.emit(this);
   }
 
   private tick(): void {
