@@ -149,4 +149,26 @@ faults('close() sends the close package before the end; a stream cut inside a pa
   }
 });
 
+faults("Python's right-padded handshake id is corrected by the peer's first package", async () => {
+  const w = new World();
+  try {
+    const A = w.ctx();
+    const sub = new SubChannel(A, 'pad');
+    const victim = A.bind('localhost:0');
+    await victim.bound();
+    const real = 0x00abcdef12345678n; // below 2^60: Python writes 'abcdef1234567800'
+    await w.raw_client(victim.port1, 0xabcdef1234567800n);
+    const raw = w.sockets.at(-1)!;
+    await until(() => victim.is_connected, 'connected');
+    assert.is(victim.id2, 0xabcdef1234567800n);
+    const p = make_package(Buffer.from('hi'), sub._slot_in_h, real);
+    p.source_seq = 1n;
+    raw.write(encode_package(p));
+    assert.is(await within(sub.recv(), 2000), 'hi');
+    assert.is(victim.id2, real);
+  } finally {
+    await w.end();
+  }
+});
+
 faults.run();

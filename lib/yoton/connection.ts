@@ -105,6 +105,7 @@ export class Connection implements PackageOwner {
   private last_recv = 0;
   private is_timed_out = false;
   private bound_promise: Promise<Connection> | null = null;
+  private id2_checked = false;
   /** Milliseconds of silence after which the connection closes (0: never). */
   max_silence: number;
 
@@ -343,7 +344,22 @@ export class Connection implements PackageOwner {
 
   /** @internal PackageOwner: a package arrived. */
   _recv(p: Package): void {
-    if (this.status >= STATUS.hosting) this.context._recv_package(p, this);
+    if (this.status < STATUS.hosting) return;
+    if (!this.id2_checked) this.check_id2(p.source_id);
+    this.context._recv_package(p, this);
+  }
+
+  /**
+   * Python yoton pads the hex id of its handshake on the right (`ljust`), so a Python id
+   * below 2^60 arrives multiplied by 16^k. The peer's first own package tells the real id.
+   */
+  private check_id2(source_id: bigint): void {
+    if (source_id === this._id2) {
+      this.id2_checked = true;
+    } else if (source_id !== 0n && BigInt(`0x${source_id.toString(16).padEnd(16, '0')}`) === this._id2) {
+      this._id2 = source_id;
+      this.id2_checked = true;
+    }
   }
 
   /** @internal PackageOwner: the stream stopped (close package, bad bytes, EOF, error). */

@@ -319,7 +319,9 @@ export class WireReader {
     const first = this.chunks[0]!;
     let out: Buffer;
     if (first.length - this.head >= n) {
-      out = first.subarray(this.head, this.head + n);
+      // A view pins its whole chunk: copy small parts of big chunks (a queued 32-byte
+      // message must not hold a 256 KiB read buffer), hand big parts on without a copy.
+      out = n * 4 < first.length ? Buffer.from(first.subarray(this.head, this.head + n)) : first.subarray(this.head, this.head + n);
       this.head += n;
       if (this.head === first.length) {
         this.chunks.shift();
