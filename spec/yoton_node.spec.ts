@@ -11,7 +11,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   BINARY,
+  MessageType,
   OBJECT,
+  resolve_address,
   PubChannel,
   RepChannel,
   ReqChannel,
@@ -578,6 +580,35 @@ st('clientserver: do_request and RequestServer', async () => {
     await rejects(do_request(`localhost:${echo.port}`, 'x', 500, { engine: w.engine }), (e) => e instanceof YotonConnectError, 'no server');
     const silent = await w.raw_server((s) => s.write('partial'));
     assert.is(await do_request(`localhost:${silent}`, 'x', 100, { engine: w.engine }), 'partial', 'the partial reply on timeout');
+  } finally {
+    await w.end();
+  }
+});
+
+st('custom message types and publichost addresses', async () => {
+  class Json extends MessageType<unknown> {
+    message_to_bytes(m: unknown): Buffer {
+      return Buffer.from(JSON.stringify(m));
+    }
+    message_from_bytes(b: Buffer): unknown {
+      return b.length === 0 ? null : JSON.parse(b.toString());
+    }
+    message_type_name(): string {
+      return 'json';
+    }
+  }
+  const w = new World();
+  try {
+    const [A, B] = [w.ctx(), w.ctx()];
+    await w.link(A, B);
+    const pub = new PubChannel(A, 'cfg', new Json());
+    const sub = new SubChannel(B, 'cfg', new Json());
+    assert.is(pub.slot_outgoing, 'cfg.json.pub-sub');
+    void pub.send({ a: [1, 2] });
+    assert.equal(await within(sub.recv(), 2000), { a: [1, 2] });
+    assert.is(await sub.recv(false), null);
+    await rejects(resolve_address('publichost99:1'), (e) => /Invalid index \(99\) in public host addresses\./.test(String(e)), 'publichost99');
+    assert.equal((await resolve_address('localhost:pyzo'))[2], 53281);
   } finally {
     await w.end();
   }
