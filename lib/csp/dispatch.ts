@@ -244,7 +244,13 @@ export class HomeEntry implements LockPort<Msg> {
   readonly home: ChannelHome<Msg>;
   /** How local locks name this home as their holder. */
   readonly holder: string;
-  private pending: { resolve: (g: Grant | null) => void; addr: string } | null = null;
+  /**
+   * Lock requests sent to remote processes and not yet answered, by address. PyCSP's
+   * ACCEPT_LOCK does not say which process answers, so to a peer that has never named
+   * itself in a reply (pycsp) one request at a time is outstanding; trousers peers name the
+   * process in `_source_id`, so requests to them go out together.
+   */
+  private readonly pending = new Map<string, { id: string; resolve: (g: Grant | null) => void; sent: boolean }[]>();
 
   constructor(
     private readonly d: Dispatcher,
@@ -264,11 +270,20 @@ export class HomeEntry implements LockPort<Msg> {
       const lock = this.local(proc);
       return lock === undefined ? null : lock.acquire(this.holder);
     }
-    if (this.d.lost.has(proc.addr)) return null;
+    const addr = proc.addr;
+    if (this.d.lost.has(addr)) return null;
     return new Promise<Grant | null>((resolve) => {
-      this.pending = { resolve, addr: proc.addr };
-      this.d.send(proc.addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: proc.id, source_id: this.name }));
+      let list = this.pending.get(addr);
+      if (list === undefined) this.pending.set(addr, (list = []));
+      const entry = { id: proc.id, resolve, sent: false };
+      list.push(entry);
+      if (list.length === 1 || this.d.identified.has(addr)) this.send_acquire(addr, entry);
     });
+  }
+
+  private send_acquire(addr: string, entry: { id: string; sent: boolean }): void {
+    entry.sent = true;
+    this.d.send(addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: entry.id, source_id: this.name }));
   }
 
   try_acquire(proc: ProcRef): Grant | null | undefined {
@@ -279,24 +294,39 @@ export class HomeEntry implements LockPort<Msg> {
     return lock.acquire(this.holder) as Grant;
   }
 
-  /** ACCEPT_LOCK or UNAVAILABLE from a remote process. */
-  on_reply(h: Header): void {
-    const p = this.pending;
-    if (p === null) {
-      this.d.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `an unexpected lock reply for channel ${JSON.stringify(this.name)}`));
+  /** ACCEPT_LOCK or UNAVAILABLE from the remote process(es) at `from`. */
+  on_reply(h: Header, from: string): void {
+    const list = this.pending.get(from);
+    let i = -1;
+    if (list !== undefined) {
+      if (h.source_id !== '') {
+        this.d.identified.add(from);
+        i = list.findIndex((e) => e.sent && e.id === h.source_id);
+      } else {
+        i = list.findIndex((e) => e.sent);
+      }
+    }
+    if (list === undefined || i < 0) {
+      this.d.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `an unexpected lock reply for channel ${JSON.stringify(this.name)} from ${from}`));
       return;
     }
-    this.pending = null;
-    if (h.cmd === LOCKTHREAD_ACCEPT_LOCK) p.resolve({ state: to_seq(h.arg), seq: to_seq(h.seq) });
-    else p.resolve(null);
+    const entry = list.splice(i, 1)[0]!;
+    if (list.length === 0) this.pending.delete(from);
+    else if (this.d.identified.has(from)) {
+      for (const e of list) if (!e.sent) this.send_acquire(from, e);
+    } else if (!list.some((e) => e.sent)) {
+      this.send_acquire(from, list[0]!);
+    }
+    if (h.cmd === LOCKTHREAD_ACCEPT_LOCK) entry.resolve({ state: to_seq(h.arg), seq: to_seq(h.seq) });
+    else entry.resolve(null);
   }
 
   /** The peer at `addr` is gone. */
   lost(addr: string): void {
-    const p = this.pending;
-    if (p !== null && p.addr === addr) {
-      this.pending = null;
-      p.resolve(null);
+    const list = this.pending.get(addr);
+    if (list !== undefined) {
+      this.pending.delete(addr);
+      for (const e of list) e.resolve(null);
     }
     this.home.submit({ op: 'lost', addr });
   }
@@ -372,6 +402,8 @@ export class Dispatcher {
   readonly streams = new Set<PeerStream>();
   /** Peer addresses whose connection was lost (locks on them fail at once). */
   readonly lost = new Set<string>();
+  /** Peers that name the process in their lock replies (trousers does; pycsp does not). */
+  readonly identified = new Set<string>();
   /** Why each lost peer was lost (operations on channels homed there fail with it). */
   readonly lost_errors = new Map<string, Error>();
   private server: CspServer | null = null;
@@ -511,7 +543,7 @@ export class Dispatcher {
       return;
     }
     if (cmd & IS_REPLY) {
-      entry.on_reply(h);
+      entry.on_reply(h, from);
       return;
     }
     const home = entry.home;
@@ -563,7 +595,7 @@ export class Dispatcher {
     const cmd = h.cmd;
     const lock = this.locks.get(h.id);
     if (lock === undefined) {
-      if (cmd & REQ_REPLY) this.send(from, header(LOCKTHREAD_UNAVAILABLE, { id: h.source_id }));
+      if (cmd & REQ_REPLY) this.send(from, header(LOCKTHREAD_UNAVAILABLE, { id: h.source_id, source_id: h.id }));
       else if (!(cmd & IGN_UNKNOWN) && cmd !== LOCKTHREAD_QUIT && cmd !== LOCKTHREAD_ACK) {
         this.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `${cmd_name(cmd)} for process ${JSON.stringify(h.id)}, which is not here`));
       }
@@ -574,7 +606,8 @@ export class Dispatcher {
     switch (cmd) {
       case LOCKTHREAD_ACQUIRE_LOCK:
         lock.acquire_then(holder, (g) => {
-          this.send(from, header(LOCKTHREAD_ACCEPT_LOCK, { id: h.source_id, seq: BigInt(g.seq), arg: BigInt(g.state) }));
+          // _source_id names the process: pycsp ignores it, trousers homes use it to pair replies.
+          this.send(from, header(LOCKTHREAD_ACCEPT_LOCK, { id: h.source_id, seq: BigInt(g.seq), arg: BigInt(g.state), source_id: lock.id }));
         });
         return;
       case LOCKTHREAD_NOTIFY_SUCCESS:

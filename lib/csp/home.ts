@@ -97,6 +97,8 @@ export interface Request<M> {
   readonly seq: number;
   /** The writer's message (undefined for readers). */
   readonly msg: M | undefined;
+  /** True while an offer in flight holds this request. */
+  busy?: boolean;
 }
 
 /** The commands a home takes, in the order they arrive. */
@@ -143,8 +145,6 @@ export class ChannelHome<M> {
   private readonly refs_from = new Map<string, number>();
   private inbox: HomeCommand<M>[] = [];
   private head = 0;
-  private current: Step | null = null;
-  private busy = false;
   private finished = false;
   /** Called once when the last reference is gone (PyCSP's home thread ends then). */
   on_finished: (() => void) | null = null;
@@ -182,17 +182,22 @@ export class ChannelHome<M> {
 
   /** Posts a read (`write` false) or write request: {@link ChannelHome.submit} without building a command when it can. */
   post_request(proc: ProcRef, seq: number, write: boolean, msg: M, ack: boolean): void {
-    if (!this.busy && this.capacity === 0 && this.fast(proc, seq, write, msg, ack)) return;
+    if (this.capacity === 0 && this.current === null && this.head >= this.inbox.length && this.fast(proc, seq, write, msg, ack)) return;
     this.submit(write ? { op: 'post_write', proc, seq, msg, ack } : { op: 'post_read', proc, seq, ack });
   }
 
-  /** Queues a command; it runs now unless the home is waiting on a lock. */
+  /**
+   * Queues a command and runs what can run. Posts to an open rendezvous channel are matched
+   * at once, several offers in flight together (each on its own pair of requests, so on
+   * disjoint locks); every other command waits until the offers in flight have finished,
+   * then runs alone, in order, as in PyCSP's home thread.
+   */
   submit(cmd: HomeCommand<M>): void {
-    if (!this.busy && this.capacity === 0 && (cmd.op === 'post_read' || cmd.op === 'post_write')) {
+    if (this.capacity === 0 && (cmd.op === 'post_read' || cmd.op === 'post_write') && this.current === null && this.head >= this.inbox.length) {
       if (this.fast(cmd.proc, cmd.seq, cmd.op === 'post_write', cmd.op === 'post_write' ? cmd.msg : (undefined as M), cmd.ack)) return;
     }
     this.inbox.push(cmd);
-    if (!this.busy) this.pump(null);
+    this.drain();
   }
 
   /**
@@ -207,8 +212,8 @@ export class ChannelHome<M> {
     const others = write ? this.readqueue : this.writequeue;
     for (let i = 0; i < others.length; i++) {
       const o = others[i]!;
+      if (o.busy === true || o.proc.id === req.proc.id) continue;
       if (o.proc.addr !== '') return false;
-      if (o.proc.id === req.proc.id) continue;
       const w = write ? req : o;
       const r = write ? o : req;
       const w_first = w.proc.id < r.proc.id;
@@ -249,33 +254,69 @@ export class ChannelHome<M> {
 
   // ------------------------------------------------------------------ the driver
 
-  private pump(value: Grant | null): void {
-    this.busy = true;
-    for (;;) {
-      let gen = this.current;
-      if (gen === null) {
+  private current: StepOf<unknown> | null = null;
+  private tasks = 0;
+  private draining = false;
+  private redrain = false;
+  private matching = false;
+  private rematch = false;
+
+  /** Whether a post may be matched concurrently (an open rendezvous channel, no ACK asked). */
+  private concurrent(cmd: HomeCommand<M>): cmd is Extract<HomeCommand<M>, { op: 'post_read' | 'post_write' }> {
+    return (cmd.op === 'post_read' || cmd.op === 'post_write') && !cmd.ack && !this.poisoned && !this.retired && !this.buffer_poisoned && !this.buffer_retired;
+  }
+
+  private drain(): void {
+    if (this.draining) {
+      this.redrain = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.redrain = false;
+        while (this.current === null && this.head < this.inbox.length) {
+          const cmd = this.inbox[this.head]!;
+          if (this.concurrent(cmd)) {
+            this.inbox[this.head++] = undefined as unknown as HomeCommand<M>;
+            const req: Request<M> = { proc: cmd.proc, seq: cmd.seq, msg: cmd.op === 'post_write' ? cmd.msg : undefined };
+            (cmd.op === 'post_write' ? this.writequeue : this.readqueue).push(req);
+            this.schedule_match();
+            continue;
+          }
+          if (this.tasks > 0) break; // wait for the offers in flight
+          this.inbox[this.head++] = undefined as unknown as HomeCommand<M>;
+          const gen = this.handle(cmd);
+          this.current = gen;
+          this.run(gen, () => {
+            if (this.current === gen) this.current = null;
+            this.drain();
+          });
+        }
         if (this.head >= this.inbox.length) {
           this.inbox.length = 0;
           this.head = 0;
-          this.busy = false;
-          return;
         }
-        const cmd = this.inbox[this.head]!;
-        this.inbox[this.head++] = undefined as unknown as HomeCommand<M>;
-        gen = this.current = this.handle(cmd);
-        value = null;
-      }
-      let step: IteratorResult<ProcRef, void>;
+      } while (this.redrain);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Drives a step generator: locks answered at once continue at once, others when they come. */
+  private run<T>(gen: StepOf<T>, done: (result: T | undefined) => void, value: Grant | null = null): void {
+    for (;;) {
+      let step: IteratorResult<ProcRef, T>;
       try {
         step = gen.next(value);
       } catch (err) {
         this.port.report?.(err);
-        this.current = null;
-        continue;
+        done(undefined);
+        return;
       }
-      if (step.done) {
-        this.current = null;
-        continue;
+      if (step.done === true) {
+        done(step.value);
+        return;
       }
       const proc = step.value;
       let got: Grant | null | Promise<Grant | null>;
@@ -289,11 +330,11 @@ export class ChannelHome<M> {
         got.then(
           (g) => {
             if (g === null) proc.active = false;
-            this.pump(g);
+            this.run(gen, done, g);
           },
           () => {
             proc.active = false;
-            this.pump(null);
+            this.run(gen, done, null);
           },
         );
         return;
@@ -301,6 +342,118 @@ export class ChannelHome<M> {
       if (got === null) proc.active = false;
       value = got;
     }
+  }
+
+  private schedule_match(): void {
+    if (this.matching) {
+      this.rematch = true;
+      return;
+    }
+    this.matching = true;
+    try {
+      do {
+        this.rematch = false;
+        this.match_pass();
+      } while (this.rematch);
+    } finally {
+      this.matching = false;
+    }
+  }
+
+  /**
+   * Starts an offer for every free writer that has a free reader (rendezvous channels), or
+   * (buffered channels) an insert for every free writer while slots are free and an extract
+   * for every free reader while items are there, slots and items reserved while in flight.
+   */
+  private match_pass(): void {
+    if (this.poisoned || this.retired) return;
+    if (this.capacity > 0) {
+      for (const r of this.readqueue.slice()) {
+        if (this.items.length - this.reserved_out <= 0) break;
+        if (r.busy === true || !this.readqueue.includes(r)) continue;
+        this.start_buffer_task(r, false);
+      }
+      for (const w of this.writequeue.slice()) {
+        if (this.items.length + this.reserved_in >= this.capacity) break;
+        if (w.busy === true || !this.writequeue.includes(w)) continue;
+        this.start_buffer_task(w, true);
+      }
+      return;
+    }
+    for (const w of this.writequeue.slice()) {
+      if (w.busy === true) continue;
+      for (const r of this.readqueue.slice()) {
+        if (r.busy === true || (r.proc.id === w.proc.id && r.proc.addr === w.proc.addr)) continue;
+        if (!this.writequeue.includes(w)) break;
+        if (!this.readqueue.includes(r)) continue;
+        this.start_offer(w, r);
+        break;
+      }
+    }
+  }
+
+  private reserved_in = 0;
+  private reserved_out = 0;
+
+  private start_buffer_task(req: Request<M>, insert: boolean): void {
+    req.busy = true;
+    this.tasks++;
+    if (insert) this.reserved_in++;
+    else this.reserved_out++;
+    this.run(insert ? this.insert_one(req) : this.extract_one(req), () => {
+      req.busy = false;
+      this.tasks--;
+      if (insert) this.reserved_in--;
+      else this.reserved_out--;
+      remove(insert ? this.writequeue : this.readqueue, req);
+      this.schedule_match();
+      if (this.tasks === 0) this.drain();
+    });
+  }
+
+  /** One writer into the buffer: lock, check, store, notify, release. */
+  private *insert_one(w: Request<M>): StepOf<void> {
+    const g = yield w.proc;
+    if (this.state_of(g, w) === READY) {
+      this.items.push(w.msg as M);
+      this.port.notify_writer(w.proc, this.name);
+    }
+    if (g !== null) this.port.release(w.proc);
+  }
+
+  /** One reader from the buffer: lock, check, take the oldest item, notify, release. */
+  private *extract_one(r: Request<M>): StepOf<void> {
+    const g = yield r.proc;
+    if (this.state_of(g, r) === READY && this.items.length > 0) {
+      let msg = this.items.shift() as M;
+      let ok = true;
+      if (this.port.prepare !== undefined) {
+        try {
+          msg = this.port.prepare(msg, r.proc);
+        } catch (err) {
+          this.port.report?.(err);
+          ok = false;
+        }
+      }
+      if (ok) this.port.notify(r.proc, this.name, msg);
+    }
+    if (g !== null) this.port.release(r.proc);
+  }
+
+  private start_offer(w: Request<M>, r: Request<M>): void {
+    w.busy = true;
+    r.busy = true;
+    this.tasks++;
+    this.run(this.offer(w, r), (result) => {
+      w.busy = false;
+      r.busy = false;
+      this.tasks--;
+      const [remove_write, remove_read] = result ?? [false, false, false];
+      if (remove_read) remove(this.readqueue, r);
+      if (remove_write) remove(this.writequeue, w);
+      this.schedule_match();
+      if (this.tasks === 0) this.drain();
+    });
   }
 
   // ------------------------------------------------------------------ commands
