@@ -1,0 +1,280 @@
+/**
+ * One behaviour suite, run against a real redis-server and against the embedded hub: the
+ * commands the client, the group package and the book's examples use, BLPOP timeouts and
+ * fair wake-ups, WATCH/MULTI/EXEC. Then what only the hub needs proving: hostile bytes,
+ * inline commands, and its store driven without sockets.
+ */
+
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Engine, type Address } from '../lib/index.js';
+import { serve_hub, Store, BLOCKED, type Hub } from '../lib/group/index.js';
+import { NULL_ARRAY, RedisClient, RedisError, type RedisReply, type RespOut } from '../lib/redis/index.js';
+import { raw_connect, read_all, sock_path, within } from './_helpers.js';
+import { HAVE_REDIS, RedisPeer } from './_redis_peer.js';
+
+interface Target {
+  address: Address;
+  stop(): Promise<void>;
+}
+
+async function rejection(p: Promise<unknown>): Promise<RedisError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as RedisError;
+  }
+  throw new Error('expected a rejection');
+}
+
+function strings(v: RedisReply): string[] {
+  return (v as Buffer[]).map(String);
+}
+
+function behaviour(name: string, start: () => Promise<Target>): void {
+  const s = suite(`group hub behaviour: ${name}`);
+  let target: Target;
+  let engine: Engine;
+  const clients: RedisClient[] = [];
+  const client = (options: ConstructorParameters<typeof RedisClient>[0] = {}): RedisClient => {
+    const c = new RedisClient({ address: target.address, engine, ...options });
+    clients.push(c);
+    return c;
+  };
+  s.before(async () => {
+    engine = new Engine();
+    target = await start();
+  });
+  s.after.each(async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  s.after(async () => {
+    await target.stop();
+    assert.is(engine.channels.size, 0);
+  });
+
+  s('PING, ECHO, SELECT keeps databases apart, FLUSHALL empties them all', async () => {
+    const r = client();
+    assert.is(await r.command('PING'), 'PONG');
+    assert.is(String(await r.command('PING', 'hi')), 'hi');
+    assert.is(String(await r.command('ECHO', 'é')), 'é');
+    await r.command('SET', 'k', 'zero');
+    assert.is(await r.command('SELECT', 5), 'OK');
+    assert.is(await r.command('GET', 'k'), null);
+    await r.command('SET', 'k', 'five');
+    await r.command('SELECT', 0);
+    assert.is(String(await r.command('GET', 'k')), 'zero');
+    assert.is(await r.command('FLUSHALL'), 'OK');
+    assert.is(await r.command('EXISTS', 'k'), 0);
+    await r.command('SELECT', 5);
+    assert.is(await r.command('EXISTS', 'k'), 0);
+    assert.match((await rejection(r.command('SELECT', 99))).message, /DB index is out of range/);
+  });
+
+  s('sets: SADD, SREM, SMEMBERS, SISMEMBER, and binary members', async () => {
+    const r = client();
+    await r.command('FLUSHALL');
+    assert.is(await r.command('SADD', 'members', '3', '17', '3'), 2);
+    assert.is(await r.command('SISMEMBER', 'members', '17'), 1);
+    assert.is(await r.command('SISMEMBER', 'members', '4'), 0);
+    assert.equal(strings(await r.command('SMEMBERS', 'members')).sort(), ['17', '3']);
+    assert.is(await r.command('SREM', 'members', '17', 'nope'), 1);
+    assert.is(await r.command('SREM', 'members', '3'), 1);
+    assert.is(await r.command('EXISTS', 'members'), 0, 'an empty set is deleted');
+    assert.equal(await r.command('SMEMBERS', 'members'), []);
+    await r.command('SADD', 'bin', Buffer.from([0, 255]));
+    assert.ok(((await r.command('SMEMBERS', 'bin')) as Buffer[])[0]!.equals(Buffer.from([0, 255])));
+    const r3 = client({ protocol: 3, encoding: 'utf8' });
+    await r3.command('SADD', 's3', 'a');
+    assert.instance(await r3.command('SMEMBERS', 's3'), Set);
+  });
+
+  s("lists: RPUSH, LPOP, LREM, LRANGE, DEL, and the channel's queue keys", async () => {
+    const r = client();
+    await r.command('FLUSHALL');
+    const key = "['3', '17']";
+    assert.is(await r.command('RPUSH', key, 'a', 'b', 'a', 'c', 'a'), 5);
+    assert.equal(strings(await r.command('LRANGE', key, 0, -1)), ['a', 'b', 'a', 'c', 'a']);
+    assert.is(await r.command('LREM', key, 2, 'a'), 2);
+    assert.equal(strings(await r.command('LRANGE', key, 0, -1)), ['b', 'c', 'a']);
+    assert.is(await r.command('LREM', key, -1, 'a'), 1);
+    assert.is(String(await r.command('LPOP', key)), 'b');
+    assert.is(await r.command('LLEN', key), 1);
+    assert.is(await r.command('DEL', key, 'nothing'), 1);
+    assert.is(await r.command('LPOP', key), null);
+    assert.is(await r.command('EXISTS', key), 0);
+  });
+
+  s('errors: WRONGTYPE, unknown commands, wrong argument counts', async () => {
+    const r = client();
+    await r.command('SET', 'str', 'x');
+    assert.is((await rejection(r.command('RPUSH', 'str', 'y'))).prefix, 'WRONGTYPE');
+    assert.is((await rejection(r.command('SADD', 'str', 'y'))).prefix, 'WRONGTYPE');
+    assert.match((await rejection(r.command('FROBNICATE', 'a'))).message, /^ERR unknown command 'FROBNICATE', with args beginning with: 'a'/);
+    assert.match((await rejection(r.command('SISMEMBER', 'k'))).message, /^ERR wrong number of arguments for 'sismember' command/);
+    assert.match((await rejection(r.command('BLPOP', 'k', 'soon'))).message, /timeout is not a float/);
+    assert.match((await rejection(r.command('BLPOP', 'k', -1))).message, /timeout is negative/);
+  });
+
+  s('BLPOP: a timeout answers null; keys are tried in order; a push wakes a waiter', async () => {
+    const r = client();
+    const other = client();
+    await r.command('DEL', 'q1', 'q2');
+    const t0 = Date.now();
+    assert.is(await r.command('BLPOP', 'q1', 'q2', 0.1), null);
+    assert.ok(Date.now() - t0 >= 80);
+    await other.command('RPUSH', 'q2', 'two');
+    await other.command('RPUSH', 'q1', 'one');
+    assert.equal(strings(await r.command('BLPOP', 'q1', 'q2', 1)), ['q1', 'one'], 'the first key that has elements');
+    assert.equal(strings(await r.command('BLPOP', 'q1', 'q2', 1)), ['q2', 'two']);
+    const waiting = r.command('BLPOP', 'q1', 'q2', 0);
+    const after = r.command('PING');
+    await other.command('PING');
+    await other.command('RPUSH', 'q2', 'late');
+    assert.equal(strings(await waiting), ['q2', 'late']);
+    assert.is(await after, 'PONG', 'commands behind a BLPOP run once it is answered');
+  });
+
+  s('BLPOP: fair wake-ups, first blocked first served, one element each', async () => {
+    const pusher = client();
+    await pusher.command('DEL', 'fair');
+    const a = client();
+    const b = client();
+    const c = client();
+    const got: string[] = [];
+    const wait = (r: RedisClient, who: string) => r.command('BLPOP', 'fair', 5).then((v) => got.push(`${who}:${strings(v)[1]}`));
+    // Each BLPOP is known to be blocked before the next client blocks: a PING on the same
+    // connection could not tell (it waits behind), so ask the server who is blocked.
+    const pa = wait(a, 'a');
+    await blocked_clients(pusher, 1);
+    const pb = wait(b, 'b');
+    await blocked_clients(pusher, 2);
+    const pc = wait(c, 'c');
+    await blocked_clients(pusher, 3);
+    await pusher.command('RPUSH', 'fair', '1', '2');
+    await Promise.all([pa, pb]);
+    assert.equal(got.sort(), ['a:1', 'b:2']);
+    await pusher.command('RPUSH', 'fair', '3');
+    await pc;
+    assert.equal(got[2], 'c:3');
+    assert.is(await pusher.command('LLEN', 'fair'), 0);
+  });
+
+  s('WATCH/MULTI/EXEC: a conflict gives null, DISCARD forgets, EXECABORT, an EXEC that pushes wakes a waiter', async () => {
+    const a = client();
+    const b = client();
+    await a.command('DEL', 'members', 'w');
+    let tx = await a.watch('members');
+    await b.command('SADD', 'members', '1');
+    assert.is(await tx.command('SADD', 'members', '2').exec(), null);
+    tx = await a.watch('members');
+    assert.equal(await tx.command('SADD', 'members', '2').command('SCARD', 'members').exec(), [1, 2]);
+    // Raw commands, as redis-py sends them.
+    assert.is(await a.command('MULTI'), 'OK');
+    assert.is(await a.command('SET', 'w', '1'), 'QUEUED');
+    assert.is(await a.command('DISCARD'), 'OK');
+    assert.is(await a.command('GET', 'w'), null);
+    assert.match((await rejection(a.command('EXEC'))).message, /EXEC without MULTI/);
+    await a.command('MULTI');
+    assert.match((await rejection(a.command('NOPE'))).message, /unknown command/);
+    assert.match((await rejection(a.command('EXEC'))).message, /^EXECABORT/);
+    // A transaction whose RPUSH serves a blocked client, after EXEC.
+    const waiter = b.command('BLPOP', 'jobs', 5);
+    await blocked_clients(a, 1);
+    const replies = await a.multi().command('RPUSH', 'jobs', 'x').command('LLEN', 'jobs').exec();
+    assert.equal(replies, [1, 1]);
+    assert.equal(strings(await waiter), ['jobs', 'x']);
+    // FLUSHALL counts as a write to every watched key that existed.
+    await a.command('SET', 'existing', '1');
+    tx = await a.watch('existing');
+    await b.command('FLUSHALL');
+    assert.is(await tx.command('SET', 'existing', '1').exec(), null);
+    tx = await a.watch('missing');
+    await b.command('FLUSHALL');
+    assert.equal(await tx.command('SET', 'missing', '1').exec(), ['OK'], 'a missing key stays missing: no conflict');
+  });
+
+  s.run();
+}
+
+/** Waits (by asking, never sleeping) until the server reports `n` blocked clients. */
+async function blocked_clients(r: RedisClient, n: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    const info = String(await r.command('INFO', 'clients').catch(() => null));
+    const count = /blocked_clients:(\d+)/.exec(info)?.[1];
+    if (count !== undefined ? Number(count) >= n : await hub_blocked(n)) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`never saw ${n} blocked clients`);
+}
+
+let current_hub: Hub | null = null;
+async function hub_blocked(n: number): Promise<boolean> {
+  return current_hub !== null && current_hub.store.blocked_count >= n;
+}
+
+if (HAVE_REDIS) {
+  behaviour('redis-server', async () => {
+    const peer = await RedisPeer.start();
+    return { address: peer.address, stop: () => peer.stop() };
+  });
+}
+behaviour('embedded hub (TCP)', async () => {
+  const hub = await serve_hub(['127.0.0.1', 0]);
+  current_hub = hub;
+  return { address: hub.address, stop: () => hub.stop() };
+});
+
+const Hub_ = suite('group hub: its own');
+
+Hub_('serve_hub on a Unix socket; inline commands; hostile bytes close only that connection', async () => {
+  const path = sock_path('hub');
+  const hub = await serve_hub(path);
+  assert.is(hub.address, path);
+  const good = new RedisClient({ address: path });
+  assert.is(await good.command('PING'), 'PONG');
+  const inline = raw_connect(path);
+  inline.end('PING\r\nECHO hello\r\n');
+  assert.is((await within(read_all(inline))).toString(), '+PONG\r\n$5\r\nhello\r\n');
+  const bad = raw_connect(path);
+  bad.write('*2\r\n$3\r\nGET\r\n$-7\r\n');
+  const answer = (await within(read_all(bad))).toString();
+  assert.match(answer, /^-ERR Protocol error: a malformed bulk length/, answer);
+  const nested = raw_connect(path);
+  nested.write('*1\r\n*1\r\n$1\r\na\r\n');
+  assert.match((await within(read_all(nested))).toString(), /^-ERR Protocol error/);
+  const huge = raw_connect(path);
+  huge.write('*1\r\n$99999999999\r\n');
+  assert.match((await within(read_all(huge))).toString(), /^-ERR Protocol error: .*over the limit/);
+  assert.is(await good.command('PING'), 'PONG', 'others are unaffected');
+  await good.close();
+  await hub.stop();
+});
+
+Hub_('the store without sockets: fair wake-ups, timeouts, drop', () => {
+  const store = new Store();
+  const inbox = new Map<number, RespOut[]>();
+  const session = () => {
+    const s = store.session((reply) => inbox.get(s.id)!.push(reply));
+    inbox.set(s.id, []);
+    return s;
+  };
+  const b = (...words: string[]) => words.map((w) => Buffer.from(w));
+  const [x, y, z, p] = [session(), session(), session(), session()];
+  assert.is(store.execute(x, b('BLPOP', 'k', '0')), BLOCKED);
+  assert.is(store.execute(y, b('BLPOP', 'other', 'k', '1')), BLOCKED);
+  assert.is(store.execute(z, b('BLPOP', 'k', '0')), BLOCKED);
+  assert.is(store.blocked_count, 4);
+  store.drop(z);
+  assert.is(store.execute(p, b('RPUSH', 'k', '1', '2', '3')), 3);
+  assert.equal(inbox.get(x.id)!.map((r) => strings(r as RedisReply)), [['k', '1']]);
+  assert.equal(inbox.get(y.id)!.map((r) => strings(r as RedisReply)), [['k', '2']]);
+  assert.equal(inbox.get(z.id), []);
+  assert.is(store.execute(p, b('LLEN', 'k')), 1);
+  assert.is(store.execute(x, b('BLPOP', 'none', '1')), BLOCKED);
+  store.timeout(x);
+  assert.is(inbox.get(x.id)![1], NULL_ARRAY);
+  assert.is(store.blocked_count, 0);
+});
+
+Hub_.run();
