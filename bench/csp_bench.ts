@@ -7,7 +7,7 @@
  * | one process                  | rendezvous/s: a writer and a reader process, one channel |
  * | Promise queue (baseline)     | hand-offs/s: the same loop over a hand-written queue    |
  * | two processes                | rendezvous/s: a writer in a child process, the channel and its reader here |
- * | two processes, 16 writers    | the same with 16 concurrent writes in the child          |
+ * | two processes, 16 / 64 concurrent | 16 (64) concurrent writes in the child against as many concurrent reads here |
  * | two processes, buffer=100    | the same over a buffered channel                        |
  * | alternation                  | commits/s: a reader alternating over two channels, two writers, one process |
  *
@@ -102,9 +102,27 @@ async function two_processes(n: number, par: number, buffer: number): Promise<nu
   const c = new Channel(null, { buffer });
   await c.ready();
   const r = c.reader();
-  const [, rate] = await Parallel(writer_in_child(c.writer(), n, par), csp_process(() => read_n(r, n))());
-  await retire(r);
-  return rate as number;
+  if (par === 1) {
+    const [, rate] = await Parallel(writer_in_child(c.writer(), n, par), csp_process(() => read_n(r, n))());
+    await retire(r);
+    return rate as number;
+  }
+  // par concurrent reads here against par concurrent writes there
+  let count = 0;
+  let t0 = 0;
+  const readers = Array.from({ length: par }, async () => {
+    try {
+      for (;;) {
+        await r.read();
+        if (count++ === 0) t0 = performance.now();
+      }
+    } catch {
+      // retired: the writers are done
+    }
+  });
+  await Parallel(writer_in_child(c.writer(), n, par));
+  await Promise.all(readers);
+  return (count - 1) / ((performance.now() - t0) / 1000);
 }
 
 async function alternation(n: number): Promise<number> {
@@ -195,9 +213,10 @@ async function main(): Promise<void> {
   rows.push(['one process, rendezvous/s', await one_process(300000), py3 ? await py_run(py3, ['local', '8000']) : NaN]);
   rows.push(['Promise queue hand-off/s (baseline, Node only)', await promise_queue(300000), NaN]);
   rows.push(['two processes, rendezvous/s', await two_processes(10000, 1, 0), py3 ? await py_two(py3, 4000, 0) : NaN]);
-  rows.push(['two processes, 16 concurrent writes, rendezvous/s', await two_processes(20000, 16, 0), NaN]);
+  rows.push(['two processes, 16 concurrent writes and reads, rendezvous/s', await two_processes(30000, 16, 0), NaN]);
+  rows.push(['two processes, 64 concurrent writes and reads, rendezvous/s', await two_processes(40000, 64, 0), NaN]);
   rows.push(['two processes, buffer=100, writes/s', await two_processes(10000, 1, 100), py3 ? await py_two(py3, 4000, 100) : NaN]);
-  rows.push(['two processes, buffer=100, 16 concurrent writes, writes/s', await two_processes(20000, 16, 100), NaN]);
+  rows.push(['two processes, buffer=100, 16 concurrent writes and reads, writes/s', await two_processes(30000, 16, 100), NaN]);
   rows.push(['alternation (2 channels, 2 writers), commits/s', await alternation(100000), py39 ? await py_run(py39, ['alt', '4000']) : NaN]);
   await shutdown();
 
