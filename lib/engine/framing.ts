@@ -30,12 +30,27 @@
  *
  * RegExp delimiters match over the buffered bytes read as latin1 (one character per byte),
  * and rescan the buffer on each attempt; the channel's `buffer_size` bounds that cost.
- * A match that reaches the end of the buffered bytes is held back until more bytes arrive or
- * the stream ends, so the frames never depend on how the bytes were split, for any RegExp
- * whose match cannot grow by bytes that do not themselves match (`/;+/`, `/\r?\n/`, ...). One
- * with an optional tail made of several bytes (`/;+(?:xy)?/`) can still match differently when
- * the tail is split. Empty matches are ignored (they would otherwise produce an endless run of
- * empty frames).
+ * Empty matches are ignored (they would otherwise produce an endless run of empty frames).
+ *
+ * When a RegExp match reaches the end of the bytes buffered so far, the next byte might
+ * still change it (`/;+/` on `a;` could become `a;;`). The rule:
+ *
+ * - A match that ends before the last buffered byte is final: delivered.
+ * - A match that reaches the end is delivered at once when no single further byte could
+ *   change it: the match text followed by each of the 256 byte values, matched at the match's
+ *   start, gives the same match (same text, same groups) every time. `/\r?\n/`, `/\n/`,
+ *   `/END\r\n/`, `/(\w+)=(\d+);/` pass, so a typed line is delivered as soon as its newline
+ *   arrives. The verdict is cached per RegExp and match text (a line protocol pays once).
+ * - Otherwise (`/;+/`, `/\s+/`, `/\n(?!\.)/`, or a match over 64 bytes, or one that the probe
+ *   cannot judge alone, e.g. behind a lookbehind) it is held until more bytes arrive or the
+ *   stream ends.
+ *
+ * So frames do not depend on how the bytes were split, for every RegExp whose match can only
+ * change by one more byte at a time. The limits: a match that only a tail of two or more
+ * bytes could change (`/;(?:xy)?/` on `a;`: `;x` still matches `;`) is delivered before the
+ * tail arrives; and an alternative that would start earlier but needs more bytes
+ * (`/a\w*z|b/` on `ab`) is not waited for. Such RegExps frame differently when those bytes
+ * arrive split; give them a delimiter that ends unambiguously, or frame them yourself.
  *
  * @module
  */
@@ -56,6 +71,41 @@ interface CompiledRegex {
   source: RegExp;
   search: RegExp;
   match: RegExp;
+  /** Verdicts of {@link is_final} by match text (bounded). */
+  final: Map<string, boolean>;
+}
+
+/** Matches longer than this reaching the end of the buffer are held, never probed. */
+const PROBE_MAX = 64;
+/** Verdicts cached per RegExp. */
+const FINAL_CACHE = 64;
+
+/** Whether two match arrays have the same text and the same groups. */
+function same_match(a: RegExpExecArray, b: RegExpExecArray): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * Whether no single further byte could change `m`, a match that reaches the end of the
+ * buffered bytes: `m[0]` followed by each byte value, matched at its start, must give `m`
+ * again every time (see the module docs).
+ */
+function is_final(re: CompiledRegex, m: RegExpExecArray): boolean {
+  const text = m[0];
+  if (text.length > PROBE_MAX) return false;
+  const cached = re.final.get(text);
+  if (cached !== undefined) return cached;
+  const probe = re.match;
+  let final = true;
+  for (let byte = 0; byte < 256 && final; byte++) {
+    probe.lastIndex = 0;
+    const p = probe.exec(text + String.fromCharCode(byte));
+    if (p === null || !same_match(p, m)) final = false;
+  }
+  if (re.final.size < FINAL_CACHE) re.final.set(text, final);
+  return final;
 }
 
 /**
@@ -330,14 +380,15 @@ export class Framer {
     const cached = this.regex;
     if (cached !== undefined && cached.source === source) return cached;
     const flags = source.flags.replace(/[gy]/g, '');
-    const compiled = { source, search: new RegExp(source.source, flags + 'g'), match: new RegExp(source.source, flags + 'y') };
+    const compiled = { source, search: new RegExp(source.source, flags + 'g'), match: new RegExp(source.source, flags + 'y'), final: new Map<string, boolean>() };
     this.regex = compiled;
     return compiled;
   }
 
   private next_regex(source: RegExp, search: boolean, ended: boolean): Buffer | unknown[] | typeof NO_FRAME {
     if (this.total === 0) return NO_FRAME;
-    const { search: rs, match: rm } = this.compiled(source);
+    const compiled = this.compiled(source);
+    const { search: rs, match: rm } = compiled;
     const text = (this.text ??= this.peek_text());
     if (search) {
       rs.lastIndex = 0;
@@ -345,7 +396,7 @@ export class Framer {
       while ((m = rs.exec(text)) !== null && m[0].length === 0) rs.lastIndex = m.index + 1;
       if (m === null) return NO_FRAME;
       const end = m.index + m[0].length;
-      if (end === text.length && !ended) return NO_FRAME;
+      if (end === text.length && !ended && !is_final(compiled, m)) return NO_FRAME;
       const frame = this.take(m.index);
       this.skip(m[0].length);
       return frame;
@@ -353,7 +404,7 @@ export class Framer {
     rm.lastIndex = 0;
     const m = rm.exec(text);
     if (m === null || m[0].length === 0) return NO_FRAME;
-    if (m[0].length === text.length && !ended) return NO_FRAME;
+    if (m[0].length === text.length && !ended && !is_final(compiled, m)) return NO_FRAME;
     this.skip(m[0].length);
     return m;
   }
