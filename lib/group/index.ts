@@ -25,3 +25,13 @@
 
 export { serve_hub, Hub, HubConnection, type HubOptions } from './hub/server.js';
 export { Store, BLOCKED, type Session, type Blocked } from './hub/store.js';
+export { Channel, queue_key, wake_key, type ChannelOptions, type GroupCodec, type Received } from './channel.js';
+export {
+  NotBoundError,
+  NotJoinedError,
+  UnknownDestinationError,
+  UnknownSenderError,
+  NoSendersError,
+  GroupFullError,
+  JoinConflictError,
+} from './errors.js';
