@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import {
   AltSelect,
   Channel,
+  ChannelEndWrite,
   ChannelPoisonError,
   ChannelRetireError,
   InputGuard,
@@ -65,9 +66,9 @@ test.after(async () => {
 
 for (const py of have_pycsp ? host_pythons : []) {
   test(`python ${py.version}: writers into Node channels, a pipeline through Python, poison crossing both ways`, async () => {
-    const NA = new Channel('NA'), NP = new Channel('NP'), NQ = new Channel('NQ');
+    const NA = new Channel('NA'), NP = new Channel('NP'), NQ = new Channel('NQ'), NE = new Channel('NE');
     await NA.ready();
-    const na = NA.reader(), np = NP.writer(), nq = NQ.reader();
+    const na = NA.reader(), np = NP.writer(), nq = NQ.reader(), ne = NE.reader();
     const peer = start(py, 'host', NA.address!);
     try {
       const addr = await ready(peer);
@@ -102,8 +103,14 @@ for (const py of have_pycsp ? host_pythons : []) {
         err = e;
       }
       assert.instance(err, ChannelPoisonError, String(err));
+      // a PyCSP end sent by Python arrives as a live end
+      const mobile = await within(ne.read(), 10000, 'mobile end');
+      assert.instance(mobile, ChannelEndWrite);
+      await (mobile as ChannelEndWrite).write('via a mobile end');
+      assert.is(await within(peer.line('RESULT mobile'), 10000, 'python read'), 'RESULT mobile via a mobile end');
+      await retire(mobile as ChannelEndWrite);
       await within(peer.line('RESULT host finished'), 10000, 'python processes end');
-      await retire(pb, na, nq);
+      await retire(pb, na, nq, ne);
       await within(shutdown(), 15000, 'node shutdown');
       await within(peer.line('DONE'), 15000, 'python shutdown');
       assert.is(await peer.exited, 0, peer.errors);

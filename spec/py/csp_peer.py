@@ -9,7 +9,8 @@ and `DONE` after shutdown(). Modes:
   host  (any Python): hosts PA (read) and PB (buffered, write) and doubles PA into PB until
         retired; three writer processes write into the Node-hosted NA; a stage reads the
         Node-hosted NP and forwards into the Node-hosted NQ until poisoned (the poison
-        propagates to NQ).
+        propagates to NQ); sends a writing end of its PM over the Node-hosted NE and prints
+        what Node wrote through it.
   alt   (Python 2.7 or 3.6-3.9): hosts XA and XB, written by two writer processes, which
         Node reads by alternation; alternates itself over the Node-hosted YA and YB; offers
         an output guard on the Node-hosted YC against a skip guard.
@@ -54,6 +55,13 @@ def stage(cin, cout):
 
 
 @process
+def mobile(ne, pm, pm_in):
+    ne(pm.writer())  # a PyCSP channel end, pickled, to a channel hosted by Node
+    out('RESULT mobile', pm_in())
+    retire(ne, pm_in)
+
+
+@process
 def py_alt(ya, yb, n):
     got = []
     for _ in range(n):
@@ -85,7 +93,10 @@ if mode == 'host':
     NA = Channel('NA', connect=node)
     NP = Channel('NP', connect=node)
     NQ = Channel('NQ', connect=node)
+    NE = Channel('NE', connect=node)
+    PM = Channel('PM')
     Parallel(
+        mobile(NE.writer(), PM, PM.reader()),
         doubler(PA.reader(), PB.writer()),
         writer(NA.writer(), 0, 10),
         writer(NA.writer(), 100, 10),
