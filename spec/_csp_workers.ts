@@ -56,3 +56,11 @@ export async function fuzz_writer(outs: ChannelEndWrite[], values: number[], see
   }
   return timeouts;
 }
+
+/** Reads a channel end from `cin` (sent by another process) and writes through it. */
+export async function end_user(cin: ChannelEndRead): Promise<string> {
+  const end = (await cin.read()) as ChannelEndWrite;
+  await end.write(`written in a child through a moved ${end.op} end`);
+  await retire(end, cin);
+  return 'ok';
+}

@@ -29,6 +29,7 @@ const producer = multiprocess(WORKERS, 'producer');
 const doubler = multiprocess(WORKERS, 'doubler');
 const alt_reader = multiprocess(WORKERS, 'alt_reader');
 const fuzz_writer = multiprocess(WORKERS, 'fuzz_writer');
+const end_user = multiprocess(WORKERS, 'end_user');
 
 test.after.each(async () => {
   await within(shutdown(), 10000, 'shutdown');
@@ -102,6 +103,18 @@ test('alternation here over writers in a child; alternation in a child over chan
   assert.is(got.length, 60);
   assert.is(new Set(got).size, 60);
   await retire(xw, yw, ar, br);
+});
+
+test('a channel end sent over a channel to a child reconnects there', async () => {
+  const pass = new Channel('mp-pass'), target = new Channel('mp-target');
+  const out = pass.writer(), tin = target.reader();
+  const child = Parallel(end_user(pass.reader()));
+  const moving = target.writer();
+  await out.write(moving);
+  assert.is(moving.moved, true);
+  assert.is(await within(tin.read(), 10000, 'write through the moved end'), 'written in a child through a moved write end');
+  await within(child, 10000, 'child');
+  await retire(out, tin);
 });
 
 test('seeded fuzz: alternating writers in two children, alternating readers here and in a child', async () => {

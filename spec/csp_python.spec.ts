@@ -66,9 +66,9 @@ test.after(async () => {
 
 for (const py of have_pycsp ? host_pythons : []) {
   test(`python ${py.version}: writers into Node channels, a pipeline through Python, poison crossing both ways`, async () => {
-    const NA = new Channel('NA'), NP = new Channel('NP'), NQ = new Channel('NQ'), NE = new Channel('NE');
+    const NA = new Channel('NA'), NP = new Channel('NP'), NQ = new Channel('NQ'), NE = new Channel('NE'), NR = new Channel('NR'), NS = new Channel('NS');
     await NA.ready();
-    const na = NA.reader(), np = NP.writer(), nq = NQ.reader(), ne = NE.reader();
+    const na = NA.reader(), np = NP.writer(), nq = NQ.reader(), ne = NE.reader(), nr = NR.writer(), ns = NS.reader();
     const peer = start(py, 'host', NA.address!);
     try {
       const addr = await ready(peer);
@@ -109,8 +109,13 @@ for (const py of have_pycsp ? host_pythons : []) {
       await (mobile as ChannelEndWrite).write('via a mobile end');
       assert.is(await within(peer.line('RESULT mobile'), 10000, 'python read'), 'RESULT mobile via a mobile end');
       await retire(mobile as ChannelEndWrite);
+      // a Node end sent to Python: pickled as pycsp pickles one, it reconnects there
+      const ns_writer = NS.writer();
+      await within(nr.write(ns_writer), 10000, 'send an end to python');
+      assert.is(ns_writer.moved, true, 'the end moved');
+      assert.is(await within(ns.read(), 10000, 'python wrote through the node end'), 'from python through a node end');
       await within(peer.line('RESULT host finished'), 10000, 'python processes end');
-      await retire(pb, na, nq, ne);
+      await retire(pb, na, nq, ne, nr, ns);
       await within(shutdown(), 15000, 'node shutdown');
       await within(peer.line('DONE'), 15000, 'python shutdown');
       assert.is(await peer.exited, 0, peer.errors);

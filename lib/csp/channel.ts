@@ -47,7 +47,7 @@ import {
   wire_name,
 } from './header.js';
 import type { ProcessLock } from './lock.js';
-import { encode_value, set_end_reviver, value_of, type Msg } from './payload.js';
+import { encode_value, set_end_encoder, set_end_reviver, value_of, type Msg } from './payload.js';
 
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
@@ -502,3 +502,5 @@ set_end_reviver((p) => {
   if (p.op === 'channel') return new Channel(p.name, { connect: p.address });
   return ChannelEnd.restore({ address: p.address, name: p.name, op: p.op });
 });
+
+set_end_encoder((value) => (value instanceof ChannelEnd && !value.moved ? value.move() : null));

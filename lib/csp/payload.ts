@@ -79,8 +79,59 @@ function revive(value: unknown, seen: Set<unknown>): unknown {
   return value;
 }
 
-/** Encodes a value as PyCSP's payload. @throws PicklingError for values with no Python type */
+/** What a channel end sent to another process carries. @internal */
+export interface EndState {
+  op: 'read' | 'write';
+  address: [string, number];
+  name: string;
+}
+
+let end_encoder: ((value: unknown) => EndState | null) | null = null;
+
+/** Sets how channel ends are recognised (and moved) when sent away (the channel layer does). @internal */
+export function set_end_encoder(fn: (value: unknown) => EndState | null): void {
+  end_encoder = fn;
+}
+
+function unicode(out: number[], text: string): void {
+  const b = Buffer.from(text, 'utf8');
+  out.push(0x58, b.length & 0xff, (b.length >> 8) & 0xff, (b.length >> 16) & 0xff, b.length >>> 24, ...b); // BINUNICODE
+}
+
+/**
+ * `[end]` as pycsp pickles a moved channel end (protocol 2): the class
+ * `pycsp.parallel.channel.ChannelEndRead` / `ChannelEndWrite` made with NEWOBJ, then BUILD with
+ * its state `{_op, _isretired, _ispoisoned, _restore_info: ((host, port), name)}`, which
+ * reconnects it on arrival.
+ */
+function pickle_end(e: EndState): Buffer {
+  const out: number[] = [0x80, 2, 0x5d]; // PROTO 2, EMPTY_LIST
+  const cls = `pycsp.parallel.channel\n${e.op === 'read' ? 'ChannelEndRead' : 'ChannelEndWrite'}\n`;
+  out.push(0x63, ...Buffer.from(cls, 'latin1')); // GLOBAL
+  out.push(0x29, 0x81, 0x7d, 0x28); // EMPTY_TUPLE, NEWOBJ, EMPTY_DICT, MARK
+  unicode(out, '_op');
+  out.push(0x4b, e.op === 'read' ? 0 : 1); // BININT1
+  unicode(out, '_isretired');
+  out.push(0x89); // NEWFALSE
+  unicode(out, '_ispoisoned');
+  out.push(0x89);
+  unicode(out, '_restore_info');
+  unicode(out, e.address[0]);
+  out.push(0x4d, e.address[1] & 0xff, e.address[1] >> 8, 0x86); // BININT2 port, TUPLE2
+  unicode(out, e.name);
+  out.push(0x86, 0x75, 0x62, 0x61, 0x2e); // TUPLE2, SETITEMS, BUILD, APPEND, STOP
+  return Buffer.from(out);
+}
+
+/**
+ * Encodes a value as PyCSP's payload, `pickle.dumps([value], 2)`. A channel end (the whole
+ * value) is written as pycsp writes one, and moves: the receiving process (Node or Python)
+ * reconnects it.
+ * @throws PicklingError for values with no Python type
+ */
 export function encode_value(value: unknown): Buffer {
+  const end = end_encoder !== null && value !== null && typeof value === 'object' ? end_encoder(value) : null;
+  if (end !== null) return pickle_end(end);
   return dumps([value], { protocol: 2 });
 }
 

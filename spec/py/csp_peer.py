@@ -10,7 +10,7 @@ and `DONE` after shutdown(). Modes:
         retired; three writer processes write into the Node-hosted NA; a stage reads the
         Node-hosted NP and forwards into the Node-hosted NQ until poisoned (the poison
         propagates to NQ); sends a writing end of its PM over the Node-hosted NE and prints
-        what Node wrote through it.
+        what Node wrote through it; takes a Node end from NR and writes through it.
   alt   (Python 2.7 or 3.6-3.9): hosts XA and XB, written by two writer processes, which
         Node reads by alternation; alternates itself over the Node-hosted YA and YB; offers
         an output guard on the Node-hosted YC against a skip guard.
@@ -62,6 +62,13 @@ def mobile(ne, pm, pm_in):
 
 
 @process
+def mobile_back(nr):
+    end = nr()  # a Node channel end, pickled by trousers as pycsp pickles one
+    end('from python through a node end')
+    retire(end, nr)
+
+
+@process
 def py_alt(ya, yb, n):
     got = []
     for _ in range(n):
@@ -95,7 +102,9 @@ if mode == 'host':
     NQ = Channel('NQ', connect=node)
     NE = Channel('NE', connect=node)
     PM = Channel('PM')
+    NR = Channel('NR', connect=node)
     Parallel(
+        mobile_back(NR.reader()),
         mobile(NE.writer(), PM, PM.reader()),
         doubler(PA.reader(), PB.writer()),
         writer(NA.writer(), 0, 10),
