@@ -9,10 +9,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Address, InetAddress, ReportedAddress } from '../lib/index.js';
 
+/** Temp directories to remove at exit (one 'exit' listener for all of them). */
+const temp_dirs: string[] = [];
+
 /** A fresh temp directory (removed at process exit). */
 export function temp_dir(prefix = 'trousers-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (temp_dirs.length === 0) {
+    process.once('exit', () => {
+      for (const d of temp_dirs) fs.rmSync(d, { recursive: true, force: true });
+    });
+  }
+  temp_dirs.push(dir);
   return dir;
 }
 

@@ -61,9 +61,19 @@ class Lines extends Connection {
   }
 }
 
+/**
+ * The entry's server: its bind errors reach the primary (run_cluster rejects with them), so
+ * it does not also print them as the default `on_error` would.
+ */
+class QuietServer extends Server<Lines> {
+  override on_error(_err: Error): void {
+    this.close(false);
+  }
+}
+
 function start(): Server<Lines> {
   if (mode === 'fail') throw new Error('start failed on purpose');
-  const server = new Server(Lines);
+  const server = new QuietServer(Lines);
   if (mode === 'unix') return server.listen(process.argv[3]!);
   if (mode === 'port') return server.listen(['127.0.0.1', Number(process.argv[3])]);
   if (mode === 'idle') return server; // never listens
@@ -80,7 +90,8 @@ const handle = await run_cluster({
     let queued = 0;
     for (const c of channels) queued += c.write_buffer_size;
     tell({ entry: 'stopping', pid: process.pid, queued, connections: channels.size });
-    for (const c of channels) c.write('BYE\r\n');
+    // A member may be closing already (its client left): it takes no more writes.
+    for (const c of channels) if (!c.closing && !c.closed) c.write('BYE\r\n');
     if (hang) return new Promise<void>(() => {});
     return undefined;
   },

@@ -152,12 +152,17 @@ test('echo: start rejects with a ListenError when the port is taken', () =>
   with_engine(async (engine) => {
     const taken = await raw_server(TCP4, (s) => s.destroy());
     try {
-      const err = await echo.start(taken.address, { engine }).then(
-        () => null,
-        (e: unknown) => e,
+      // The server's own (default) on_error runs first and says so on stderr; then the
+      // promise rejects with the same error.
+      const { value: err, text } = await capture_stderr(() =>
+        echo.start(taken.address, { engine }).then(
+          () => null,
+          (e: unknown) => e,
+        ),
       );
       assert.instance(err, ListenError);
       assert.is((err as ListenError).syscode, 'EADDRINUSE');
+      assert.match(text, /EADDRINUSE/);
     } finally {
       await taken.close();
     }

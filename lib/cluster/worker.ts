@@ -80,7 +80,8 @@ export function run_worker(o: Checked): Promise<WorkerHandle> {
     },
     (err: unknown) => {
       const message = describe(err);
-      process.stderr.write(`trousers: cluster worker ${process.pid}: ${message}\n`);
+      // The primary's ClusterError carries the message; print it only when nobody can be told.
+      if (process.send === undefined || !process.connected) process.stderr.write(`trousers: cluster worker ${process.pid}: ${message}\n`);
       report({ trousers_cluster: 'failed', error: message }, () => process.exit(1));
       return new Promise<never>(() => {});
     },
