@@ -1,14 +1,22 @@
 /**
  * The tour: starts each example on loopback, talks to it, and checks every answer.
  *
- * Everything runs in this one process, on 127.0.0.1 with ports the OS picks (port 0) and a
- * Unix socket in a fresh temp directory: nothing outside is contacted. All channels belong
- * to one dedicated {@link Engine}, so a single `await engine.stop()` at the end closes
- * every server and client, and the process then exits by itself.
+ * What it runs, in order:
+ * 1. `echo_server` with `client` (TCP), 2. `chat_server`, 3. `udp_service`, 4. `unix_daemon`
+ *    (with `client` over a Unix socket), 5. `binary_protocol`, 6. `starttls_lines` (a line
+ *    protocol upgraded to TLS in place), 7. `workers` (Python worker processes over
+ *    `trousers/connection`; when there is no `python3` it says so and counts as skipped, not
+ *    passed), then 8. the messaging layers' own tours (`examples/<layer>_tour.ts`, see
+ *    {@link LAYER_TOURS}; a layer without one yet is named as skipped).
+ *
+ * Everything runs on 127.0.0.1 with ports the OS picks (port 0) and a Unix socket in a fresh
+ * temp directory: nothing outside is contacted. The engine's channels belong to one dedicated
+ * {@link Engine}, so a single `await engine.stop()` at the end closes every server and
+ * client; the workers' Python processes are waited for; the process then exits by itself.
  *
  * Run it with `npm start` (which builds first), or `node dist/examples/tour.js`.
  * It prints what happens, exits 0 when every check passed and 1 otherwise, and gives up
- * (failing) if the whole tour takes longer than 20 s.
+ * (failing) if the whole tour takes longer than 60 s.
  *
  * @module
  */
@@ -25,13 +33,28 @@ import * as chat from './chat_server.js';
 import * as client from './client.js';
 import * as echo from './echo_server.js';
 import * as daemon from './unix_daemon.js';
+import * as starttls from './starttls_lines.js';
 import * as udp from './udp_service.js';
+import { run_workers } from './workers.js';
+
+/**
+ * The messaging layers' tours, run after the engine's examples, in this order. Each is
+ * `examples/<layer>_tour.ts`, exporting `tour(engine, log): Promise<void>`, which throws if a
+ * check fails and leaves nothing open. A layer whose tour is not built yet is reported as
+ * skipped. (This list is the one place to add a layer's tour.)
+ */
+export const LAYER_TOURS: readonly string[] = ['pickle', 'yoton', 'csp', 'redis', 'group'];
+
+/** What a layer's tour module exports. */
+interface LayerTour {
+  tour(engine: Engine, log: (line: string) => void): Promise<void>;
+}
 
 /** Options of {@link run_tour}. */
 export interface TourOptions {
   /** Where the narrative goes; default `console.log`. */
   log?: (line: string) => void;
-  /** Give up (and fail) after this many ms; default 20000. */
+  /** Give up (and fail) after this many ms; default 60000. */
   timeout?: number;
 }
 
@@ -114,12 +137,13 @@ class Asker extends Datagram {
  */
 export async function run_tour(options: TourOptions = {}): Promise<boolean> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const limit = options.timeout ?? 20_000;
+  const limit = options.timeout ?? 60_000;
   const engine = new Engine();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'trousers-tour-')); // for the Unix socket
   const began = Date.now();
   let passed = 0;
   let failed = 0;
+  const skipped: string[] = [];
   let abandoned = false;
 
   /** Narrates one step; once the tour has been given up, ends the steps instead. */
@@ -196,6 +220,41 @@ export async function run_tour(options: TourOptions = {}): Promise<boolean> {
     check('binary: SUM []', binary.BinaryClient.sum_of(empty), 0n);
     const bad = await bin.request(9, Buffer.from('?'));
     check('binary: kind 9', [bad.kind, bad.body.toString()], [binary.Kind.ERROR, 'unknown message kind 9'], `ERROR '${bad.body}'`);
+
+    // ---------------------------------------------------------------- STARTTLS
+    const tls_server = await starttls.start_server(['127.0.0.1', 0], { engine });
+    say(`starttls: line server listening on 127.0.0.1:${(tls_server.local_address as InetAddress).port} (plaintext until STARTTLS)`);
+    const secured = await starttls.run_client(loopback(tls_server), { engine, lines: ['hello', 'upgraded in place'] });
+    check("starttls: STARTTLS, then over TLS 'hello' and 'upgraded in place'", secured, ['HELLO', 'UPGRADED IN PLACE']);
+
+    // ---------------------------------------------------------------- workers (Python)
+    const worker_lines: string[] = [];
+    const workers_ok = await run_workers(2, 4, (line) => worker_lines.push(line));
+    if (worker_lines[0]?.startsWith('python3 is not on this machine')) {
+      skipped.push('workers (no python3)');
+      say('workers: skipped: python3 is not on this machine');
+    } else {
+      say(`workers: ${worker_lines.at(-1) ?? ''}`);
+      check('workers: 4 jobs on 2 Python workers over trousers/connection, every result right', workers_ok, true);
+    }
+
+    // ---------------------------------------------------------------- the layers' tours
+    for (const layer of LAYER_TOURS) {
+      const file = fileURLToPath(new URL(`./${layer}_tour.js`, import.meta.url));
+      if (!fs.existsSync(file)) {
+        skipped.push(`${layer} (no examples/${layer}_tour.ts yet)`);
+        say(`${layer}: skipped: no tour yet`);
+        continue;
+      }
+      const module = (await import(`./${layer}_tour.js`)) as LayerTour;
+      try {
+        await module.tour(engine, say); // each layer's lines name their layer
+        check(`${layer}: its tour`, 'passed', 'passed');
+      } catch (err) {
+        if (abandoned) throw err;
+        check(`${layer}: its tour`, err instanceof Error ? err.message : String(err), 'passed');
+      }
+    }
   };
 
   let timer: NodeJS.Timeout | undefined;
@@ -232,19 +291,20 @@ export async function run_tour(options: TourOptions = {}): Promise<boolean> {
   }
 
   const ms = Date.now() - began;
-  if (failed === 0) log(`tour: all ${passed} checks passed in ${ms} ms`);
-  else log(`tour: FAILED (${passed} checks passed, ${failed} failed, ${ms} ms)`);
+  const skips = skipped.length > 0 ? `; skipped: ${skipped.join(', ')}` : '';
+  if (failed === 0) log(`tour: all ${passed} checks passed in ${ms} ms${skips}`);
+  else log(`tour: FAILED (${passed} checks passed, ${failed} failed, ${ms} ms)${skips}`);
   return failed === 0;
 }
 
 // The command line: `node dist/examples/tour.js` (or `npm start`).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  console.log('trousers tour: each example, started on loopback and checked.\n');
+  console.log('trousers tour: the examples (echo, client, chat, udp, unix daemon, binary, STARTTLS, Python workers) and the layers\' tours, on loopback, checked.\n');
   // A last resort: should even stopping hang, fail rather than wait forever.
   setTimeout(() => {
-    console.error('tour: still running after 25 s; giving up');
+    console.error('tour: still running after 70 s; giving up');
     process.exit(1);
-  }, 25_000).unref();
+  }, 70_000).unref();
   run_tour().then(
     (ok) => {
       process.exitCode = ok ? 0 : 1;
