@@ -360,7 +360,7 @@ class Reader {
           depths.push(1);
           break;
         case 0x29: // EMPTY_TUPLE
-          stack.push(new Tuple());
+          stack.push(as_tuple([]));
           depths.push(1);
           break;
         case 0x28: // MARK
@@ -393,8 +393,7 @@ class Reader {
           }
           if (d > max_depth) this.too_deep();
           depths[m - 1] = d;
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           break;
         }
         case 0x73: { // SETITEM
@@ -408,8 +407,7 @@ class Reader {
             if (d > max_depth) this.too_deep();
             depths[n - 3] = d;
           }
-          stack.length = n - 2;
-          depths.length = n - 2;
+          truncate(stack, depths, n - 2);
           break;
         }
         case 0x75: { // SETITEMS
@@ -427,8 +425,7 @@ class Reader {
           }
           if (d > max_depth) this.too_deep();
           depths[m - 1] = d;
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           break;
         }
         case 0x90: { // ADDITEMS
@@ -443,15 +440,13 @@ class Reader {
           }
           if (d > max_depth) this.too_deep();
           depths[m - 1] = d;
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           break;
         }
         case 0x85: { // TUPLE1
           const n = stack.length;
           if (n < 1 || n - 1 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'TUPLE1 on an empty stack');
-          const t = new Tuple();
-          t.push(stack[n - 1]);
+          const t = as_tuple([stack[n - 1]]);
           stack[n - 1] = t;
           const d = depths[n - 1]! + 1;
           if (d > max_depth) this.too_deep();
@@ -461,12 +456,10 @@ class Reader {
         case 0x86: { // TUPLE2
           const n = stack.length;
           if (n < 2 || n - 2 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'TUPLE2 needs two items');
-          const t = new Tuple();
-          t.push(stack[n - 2], stack[n - 1]);
+          const t = as_tuple([stack[n - 2], stack[n - 1]]);
           const d = Math.max(depths[n - 2]!, depths[n - 1]!) + 1;
           if (d > max_depth) this.too_deep();
-          stack.length = n - 1;
-          depths.length = n - 1;
+          truncate(stack, depths, n - 1);
           stack[n - 2] = t;
           depths[n - 2] = d;
           break;
@@ -474,21 +467,19 @@ class Reader {
         case 0x87: { // TUPLE3
           const n = stack.length;
           if (n < 3 || n - 3 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'TUPLE3 needs three items');
-          const t = new Tuple();
-          t.push(stack[n - 3], stack[n - 2], stack[n - 1]);
+          const t = as_tuple([stack[n - 3], stack[n - 2], stack[n - 1]]);
           const d = Math.max(depths[n - 3]!, depths[n - 2]!, depths[n - 1]!) + 1;
           if (d > max_depth) this.too_deep();
-          stack.length = n - 2;
-          depths.length = n - 2;
+          truncate(stack, depths, n - 2);
           stack[n - 3] = t;
           depths[n - 3] = d;
           break;
         }
         case 0x74: { // TUPLE
           const m = this.pop_mark();
-          const t = new Tuple();
-          const d = this.collect(m, t);
-          stack.push(t);
+          const items: unknown[] = [];
+          const d = this.collect(m, items);
+          stack.push(as_tuple(items));
           depths.push(d);
           break;
         }
@@ -504,7 +495,7 @@ class Reader {
           const m = this.pop_mark();
           const items: unknown[] = [];
           const d = this.collect(m, items);
-          stack.push(new FrozenSet(items));
+          stack.push(Object.setPrototypeOf(new Set(items), FrozenSet.prototype) as FrozenSet);
           depths.push(d);
           break;
         }
@@ -519,8 +510,7 @@ class Reader {
             if (depths[i + 1]! >= d) d = depths[i + 1]! + 1;
           }
           if (d > max_depth) this.too_deep();
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           stack.push(map);
           depths.push(d);
           break;
@@ -538,8 +528,7 @@ class Reader {
           break;
         case 0x31: { // POP_MARK
           const m = this.pop_mark();
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           break;
         }
         case 0x32: { // DUP
@@ -601,8 +590,7 @@ class Reader {
           const module = stack[n - 2], name = stack[n - 1];
           if (typeof module !== 'string' || typeof name !== 'string') fail('ERR_PICKLE_STACK', 'STACK_GLOBAL requires str');
           const g = this.global(module as string, name as string);
-          stack.length = n - 1;
-          depths.length = n - 1;
+          truncate(stack, depths, n - 1);
           stack[n - 2] = g;
           depths[n - 2] = 0;
           break;
@@ -615,8 +603,7 @@ class Reader {
           const m = this.pop_mark();
           const args = stack.slice(m);
           const d = this.args_depth(m);
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           stack.push(this.call(g, args));
           depths.push(d);
           break;
@@ -627,8 +614,7 @@ class Reader {
           const g = stack[m];
           const args = stack.slice(m + 1);
           const d = this.args_depth(m + 1);
-          stack.length = m;
-          depths.length = m;
+          truncate(stack, depths, m);
           stack.push(this.call(g, args));
           depths.push(d);
           break;
@@ -641,8 +627,7 @@ class Reader {
           if (!(args instanceof Tuple)) fail('ERR_PICKLE_STACK', `${opcode_name(op)} arguments must be a tuple, not ${py_type(args)}`);
           const d = depths[n - 1]!;
           const value = this.call(stack[n - 2], args as unknown[]);
-          stack.length = n - 1;
-          depths.length = n - 1;
+          truncate(stack, depths, n - 1);
           stack[n - 2] = value;
           depths[n - 2] = d;
           break;
@@ -656,8 +641,7 @@ class Reader {
           const all = (kwargs as Map<unknown, unknown>).size === 0 ? (args as unknown[]) : [...(args as unknown[]), kwargs];
           const d = Math.max(depths[n - 2]!, depths[n - 1]!);
           const value = this.call(stack[n - 3], all);
-          stack.length = n - 2;
-          depths.length = n - 2;
+          truncate(stack, depths, n - 2);
           stack[n - 3] = value;
           depths[n - 3] = d;
           break;
@@ -740,8 +724,7 @@ class Reader {
       if (depths[i]! >= d) d = depths[i]! + 1;
     }
     if (d > this.max_depth) this.too_deep();
-    stack.length = m;
-    depths.length = m;
+    truncate(stack, depths, m);
     return d;
   }
 
@@ -852,6 +835,17 @@ class Reader {
 
 /** A name as shown in messages: at most 100 characters. */
 const clip = (name: string): string => (name.length > 100 ? `${name.slice(0, 100)}...` : name);
+
+function truncate(stack: unknown[], depths: number[], m: number): void {
+  while (stack.length > m) {
+    stack.pop();
+    depths.pop();
+  }
+}
+
+function as_tuple(items: unknown[]): Tuple {
+  return Object.setPrototypeOf(items, Tuple.prototype) as Tuple;
+}
 
 /** Short strings: a loop beats crossing into C++; anything not ASCII goes to the full decoder. */
 function utf8(buf: Buffer, start: number, n: number): string {

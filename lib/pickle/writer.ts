@@ -54,56 +54,75 @@ function describe(value: unknown): string {
   return `a ${typeof value} cannot be pickled`;
 }
 
-/** The scratch buffer reused by consecutive `dumps` calls (the result is a copy of its start). */
-let scratch: Buffer = Buffer.allocUnsafe(64 * 1024);
-let scratch_busy = false;
+/** The writer reused by consecutive `dumps` calls (null while in use: a getter calling dumps gets its own). */
+let pooled: Writer | null = null;
 
 /** Writes `value` as a pickle; see {@link DumpOptions}. @internal */
 export function dump(value: unknown, options: DumpOptions | undefined): Buffer {
-  const o = options ?? {};
-  if (o === null || typeof o !== 'object') throw new TypeError('options must be an object');
-  const protocol = o.protocol ?? DUMP_DEFAULTS.protocol;
-  if (typeof protocol !== 'number' || !Number.isInteger(protocol) || protocol < 0 || protocol > op.HIGHEST_PROTOCOL) {
-    throw new RangeError(`protocol must be an integer from 0 to ${op.HIGHEST_PROTOCOL}`);
+  let protocol: number = DUMP_DEFAULTS.protocol;
+  let max_depth: number = DUMP_DEFAULTS.max_depth;
+  if (options !== undefined) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    protocol = options.protocol ?? protocol;
+    if (typeof protocol !== 'number' || !Number.isInteger(protocol) || protocol < 0 || protocol > op.HIGHEST_PROTOCOL) {
+      throw new RangeError(`protocol must be an integer from 0 to ${op.HIGHEST_PROTOCOL}`);
+    }
+    max_depth = options.max_depth ?? max_depth;
+    if (typeof max_depth !== 'number' || !Number.isSafeInteger(max_depth) || max_depth < 1) throw new RangeError('max_depth must be a positive integer');
   }
-  const max_depth = o.max_depth ?? DUMP_DEFAULTS.max_depth;
-  if (typeof max_depth !== 'number' || !Number.isSafeInteger(max_depth) || max_depth < 1) throw new RangeError('max_depth must be a positive integer');
-  // a getter on a plain object could call dumps again: it gets its own buffer
-  const reuse = !scratch_busy;
-  const w = new Writer(reuse ? scratch : Buffer.allocUnsafe(256), protocol, max_depth);
-  if (reuse) scratch_busy = true;
+  const w = pooled ?? new Writer();
+  pooled = null;
   try {
+    w.start(protocol, max_depth);
     w.pickle(value);
-    const out = Buffer.copyBytesFrom(w.buf, 0, w.pos);
-    if (reuse && w.buf.length <= 16 * 1024 * 1024) scratch = w.buf; // keep the grown buffer, not a huge one
-    return out;
+    return w.result();
   } catch (err) {
     if (err instanceof RangeError && /call stack/i.test(err.message)) {
       throw new PicklingError('ERR_PICKLE_TOO_DEEP', `nesting too deep for the JavaScript stack (${err.message})`);
     }
     throw err;
   } finally {
-    if (reuse) scratch_busy = false;
+    if (w.finish()) pooled = w;
   }
 }
 
 /** @internal */
 class Writer {
-  buf: Buffer;
+  buf: Buffer = Buffer.allocUnsafe(64 * 1024);
   pos = 0;
-  private readonly protocol: number;
-  private readonly bin: boolean;
-  private readonly max_depth: number;
+  private protocol = 2;
+  private bin = true;
+  private max_depth = 0;
   private depth = 0;
   private readonly memo = new Map<object, number>();
-  private readonly global_memo = new Map<string, number>();
+  private global_memo: Map<string, number> | null = null;
   private next_memo = 0;
 
-  constructor(buf: Buffer, protocol: number, max_depth: number) {
-    this.buf = buf;
+  start(protocol: number, max_depth: number): void {
     this.protocol = protocol;
     this.bin = protocol >= 1;
     this.max_depth = max_depth;
+    this.pos = 0;
+    this.depth = 0;
+    this.next_memo = 0;
+  }
+
+  /** A copy of what was written: small results come from Node's Buffer pool. */
+  result(): Buffer {
+    const n = this.pos;
+    const out = Buffer.allocUnsafe(n);
+    const buf = this.buf;
+    if (n <= 64) for (let i = 0; i < n; i++) out[i] = buf[i]!;
+    else buf.copy(out, 0, 0, n);
+    return out;
+  }
+
+  /** Forgets the value written; true when this writer is fit for reuse (its buffer not huge). */
+  finish(): boolean {
+    if (this.memo.size > 0) this.memo.clear();
+    this.global_memo = null;
+    if (this.buf.length > 16 * 1024 * 1024) return false;
+    return true;
   }
 
   pickle(value: unknown): void {
@@ -496,6 +515,7 @@ class Writer {
 
   private global(module: string, name: string): void {
     const key = `${module}\n${name}`;
+    this.global_memo ??= new Map();
     const seen = this.global_memo.get(key);
     if (seen !== undefined) {
       this.get(seen);
@@ -605,32 +625,25 @@ class Writer {
     else this.ascii('(d');
     this.memoize(m);
     const n = m.size;
+    if (n === 0) {
+      this.depth--;
+      return;
+    }
+    // one SETITEM per item in protocol 0 and for a single item, else batches of SETITEMS
+    const batched = this.bin && n > 1;
     let i = 0;
     let at: unknown;
     try {
-      if (!this.bin || n === 1) {
-        for (const [k, v] of m) {
-          at = k;
-          this.save(k);
-          this.save(v);
-          this.byte(op.SETITEM);
-          i++;
-        }
-      } else if (n > 0) {
-        let in_batch = 0;
-        for (const [k, v] of m) {
-          at = k;
-          if (in_batch === 0) this.byte(op.MARK);
-          this.save(k);
-          this.save(v);
-          i++;
-          if (++in_batch === BATCH) {
-            this.byte(op.SETITEMS);
-            in_batch = 0;
-          }
-        }
-        if (in_batch > 0) this.byte(op.SETITEMS);
-      }
+      m.forEach((v, k) => {
+        at = k;
+        if (batched && i % BATCH === 0) this.byte(op.MARK);
+        if (typeof k === 'string') this.str(k);
+        else this.save(k);
+        this.save(v);
+        i++;
+        if (!batched) this.byte(op.SETITEM);
+        else if (i % BATCH === 0 || i === n) this.byte(op.SETITEMS);
+      });
     } catch (err) {
       if (err instanceof PicklingError) {
         const key = typeof at === 'string' ? JSON.stringify(at) : typeof at === 'number' || typeof at === 'boolean' || at === null ? String(at) : typeof at === 'bigint' ? `${at}n` : `<key ${i}>`;
@@ -640,6 +653,7 @@ class Writer {
     }
     this.depth--;
   }
+
 
   private plain(o: Record<string, unknown>): void {
     this.enter();

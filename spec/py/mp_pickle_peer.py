@@ -13,6 +13,7 @@ Requests are Python objects received with conn.recv(); every reply goes out with
                                corpus item `name` (spec/py/pickle_peer.py)
     ('echo', value)         -> value
     ('corpus', name)        -> corpus item `name`
+    ('all', name, value)    -> (the 'check' reply, value, corpus item `name`) in one message
     ('bye',)                -> 'bye', then close and exit
 """
 from __future__ import print_function, unicode_literals
@@ -68,6 +69,10 @@ def serve(conn):
             name, value = request[1], request[2]
             why = same(value, table[name], {}, {})
             conn.send(('fail', name, why) if why else ('ok', name))
+        elif verb == 'all':
+            name, value = request[1], request[2]
+            why = same(value, table[name], {}, {})
+            conn.send((('fail', name, why) if why else ('ok', name), value, table[name]))
         elif verb == 'echo':
             conn.send(request[1])
         elif verb == 'corpus':
