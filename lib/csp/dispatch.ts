@@ -23,10 +23,9 @@
  */
 
 import { Buffer } from 'node:buffer';
-import type * as net from 'node:net';
-import { closed, listening, Stream, StreamServer, type ConnectError, type Timer } from '../index.js';
+import { closed, listening } from '../index.js';
 import { current_config, type CspConfig } from './config.js';
-import { ChannelBindError, ChannelConnectError, ChannelLostError, CspProtocolError } from './errors.js';
+import { ChannelBindError, ChannelLostError, CspProtocolError } from './errors.js';
 import {
   CHANTHREAD_DEREGISTER,
   CHANTHREAD_ENTER,
@@ -44,7 +43,6 @@ import {
   CHANTHREAD_RETIRE_WRITER,
   encode_message,
   header,
-  HEADER_SIZE,
   IGN_UNKNOWN,
   IS_REPLY,
   LOCKTHREAD_ACCEPT_LOCK,
@@ -64,11 +62,14 @@ import {
   type Header,
   type Message,
 } from './header.js';
-import { ChannelHome, type Grant, type HomeCommand, type LockPort, type ProcRef } from './home.js';
+import type { HomeCommand } from './home.js';
+import { HomeEntry, to_seq } from './home_entry.js';
 import type { ProcessLock } from './lock.js';
 import { LockPool } from './context.js';
-import { bytes_of, encode_value, Pickled, type Msg } from './payload.js';
-import type { ProcessLock as Lock } from './lock.js';
+import { Pickled, type Msg } from './payload.js';
+import { CspServer, Peer, PeerStream } from './peer.js';
+
+export { HomeEntry, Peer, PeerStream };
 
 /** Channel-home commands without arguments, by wire command. */
 const SIMPLE: ReadonlyMap<number, HomeCommand<Msg>['op']> = new Map([
@@ -100,296 +101,6 @@ export function addr_key(host: string, port: number): string {
   return `${host}:${port}`;
 }
 
-function to_seq(v: bigint): number {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1;
-}
-
-/** One connection to a peer process (outgoing, or accepted), framing PyCSP messages. @internal */
-export class PeerStream extends Stream {
-  private readonly reader: MessageReader;
-  /** The peer's address: the target of an outgoing connection, or learnt from the first header. */
-  peer_key: string | null;
-  /** The Peer this outgoing stream serves (null for accepted streams). */
-  readonly peer: Peer | null;
-
-  constructor(private readonly d: Dispatcher, peer: Peer | null, socket?: net.Socket) {
-    super(socket === undefined ? { engine: d.config.engine } : { engine: d.config.engine, socket });
-    this.reader = new MessageReader(d.config.max_payload);
-    this.peer = peer;
-    this.peer_key = peer?.key ?? null;
-    this.read_delimiter = HEADER_SIZE;
-  }
-
-  override on_connect(): void {
-    this.peer?.connected(this);
-  }
-
-  override on_read(frame: Buffer): void {
-    let m: Message | null;
-    try {
-      m = this.reader.take(frame);
-    } catch (err) {
-      this.d.report(err);
-      this.close(false);
-      return;
-    }
-    this.read_delimiter = this.reader.need;
-    if (m === null) return;
-    try {
-      this.d.on_message(this, m);
-    } catch (err) {
-      this.d.report(err);
-    }
-  }
-
-  override on_incomplete(rest: Buffer): void {
-    this.d.report(new CspProtocolError('ERR_CSP_BAD_HEADER', `the connection ended inside a message (${rest.length} bytes of it had arrived)`));
-  }
-
-  override on_connect_error(err: ConnectError): void {
-    this.peer?.connect_failed(this, err);
-  }
-
-  override on_error(err: Error): void {
-    this.d.report(err);
-    this.close(false);
-  }
-
-  override on_close(): void {
-    this.d.stream_closed(this);
-  }
-}
-
-/** The outgoing connection to one peer address, with PyCSP's connect retry. @internal */
-export class Peer {
-  stream: PeerStream | null = null;
-  private queue: Buffer[] = [];
-  private open = false;
-  private first_failure = 0;
-  private timer: Timer | null = null;
-  dead = false;
-
-  constructor(
-    private readonly d: Dispatcher,
-    readonly key: string,
-    readonly host: string,
-    readonly port: number,
-  ) {
-    this.attempt();
-  }
-
-  private attempt(): void {
-    this.timer = null;
-    if (this.dead) return;
-    const s = new PeerStream(this.d, this);
-    this.stream = s;
-    this.d.streams.add(s);
-    s.connect([this.host, this.port]);
-  }
-
-  /** Sends (or queues, while connecting). */
-  write(buf: Buffer): void {
-    if (this.open && this.stream !== null && !this.stream.closed) this.stream.write(buf);
-    else this.queue.push(buf);
-  }
-
-  connected(s: PeerStream): void {
-    if (s !== this.stream) return;
-    this.open = true;
-    this.d.peer_up(this.key);
-    const q = this.queue;
-    this.queue = [];
-    for (const b of q) s.write(b);
-  }
-
-  connect_failed(s: PeerStream, err: ConnectError): void {
-    if (s !== this.stream || this.dead) return;
-    this.stream = null;
-    const now = Date.now();
-    if (this.first_failure === 0) this.first_failure = now;
-    const cfg = this.d.config;
-    if (err.syscode === 'ECONNREFUSED' && now - this.first_failure < cfg.connect_timeout && !this.d.closing) {
-      this.timer = cfg.engine.defer(Math.max(1, cfg.connect_retry_delay), () => this.attempt());
-      return;
-    }
-    this.dead = true;
-    this.queue = [];
-    this.d.peer_failed(this, new ChannelConnectError([this.host, this.port], 'PyCSP peer unreachable', { cause: err }));
-  }
-
-  /** Stops retrying. */
-  stop(): void {
-    this.dead = true;
-    this.timer?.cancel();
-    this.timer = null;
-    this.queue = [];
-  }
-}
-
-class CspServer extends StreamServer {
-  constructor(private readonly d: Dispatcher) {
-    super({ engine: d.config.engine });
-  }
-  override on_accept(socket: net.Socket): void {
-    const s = new PeerStream(this.d, null, socket);
-    this.d.streams.add(s);
-  }
-  override on_error(err: Error): void {
-    this.d.report(err);
-  }
-}
-
-/** A home hosted here, with the port through which it reaches processes. @internal */
-export class HomeEntry implements LockPort<Msg> {
-  readonly home: ChannelHome<Msg>;
-  /** How local locks name this home as their holder. */
-  readonly holder: string;
-  /**
-   * Lock requests sent to remote processes and not yet answered, by address. PyCSP's
-   * ACCEPT_LOCK does not say which process answers, so to a peer that has never named
-   * itself in a reply (pycsp) one request at a time is outstanding; trousers peers name the
-   * process in `_source_id`, so requests to them go out together.
-   */
-  private readonly pending = new Map<string, { id: string; resolve: (g: Grant | null) => void; sent: boolean }[]>();
-
-  constructor(
-    private readonly d: Dispatcher,
-    readonly name: string,
-    capacity: number,
-  ) {
-    this.holder = `/${name}`;
-    this.home = new ChannelHome<Msg>(name, capacity, this);
-  }
-
-  private local(proc: ProcRef): Lock<Msg> | undefined {
-    return (proc.lock as Lock<Msg> | undefined) ?? this.d.locks.get(proc.id);
-  }
-
-  acquire(proc: ProcRef): Grant | null | Promise<Grant | null> {
-    if (proc.addr === '') {
-      const lock = this.local(proc);
-      return lock === undefined ? null : lock.acquire(this.holder);
-    }
-    const addr = proc.addr;
-    if (this.d.lost.has(addr)) return null;
-    return new Promise<Grant | null>((resolve) => {
-      let list = this.pending.get(addr);
-      if (list === undefined) this.pending.set(addr, (list = []));
-      const entry = { id: proc.id, resolve, sent: false };
-      list.push(entry);
-      if (list.length === 1 || this.d.identified.has(addr)) this.send_acquire(addr, entry);
-    });
-  }
-
-  private send_acquire(addr: string, entry: { id: string; sent: boolean }): void {
-    entry.sent = true;
-    this.d.send(addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: entry.id, source_id: this.name }));
-  }
-
-  try_acquire(proc: ProcRef): Grant | null | undefined {
-    if (proc.addr !== '') return undefined;
-    const lock = this.local(proc);
-    if (lock === undefined) return null;
-    if (lock.held_by !== null) return undefined;
-    return lock.acquire(this.holder) as Grant;
-  }
-
-  /** ACCEPT_LOCK or UNAVAILABLE from the remote process(es) at `from`. */
-  on_reply(h: Header, from: string): void {
-    const list = this.pending.get(from);
-    let i = -1;
-    if (list !== undefined) {
-      if (h.source_id !== '') {
-        this.d.identified.add(from);
-        i = list.findIndex((e) => e.sent && e.id === h.source_id);
-      } else {
-        i = list.findIndex((e) => e.sent);
-      }
-    }
-    if (list === undefined || i < 0) {
-      this.d.report(new CspProtocolError('ERR_CSP_UNKNOWN_PROCESS', `an unexpected lock reply for channel ${JSON.stringify(this.name)} from ${from}`));
-      return;
-    }
-    const entry = list.splice(i, 1)[0]!;
-    if (list.length === 0) this.pending.delete(from);
-    else if (this.d.identified.has(from)) {
-      for (const e of list) if (!e.sent) this.send_acquire(from, e);
-    } else if (!list.some((e) => e.sent)) {
-      this.send_acquire(from, list[0]!);
-    }
-    if (h.cmd === LOCKTHREAD_ACCEPT_LOCK) entry.resolve({ state: to_seq(h.arg), seq: to_seq(h.seq) });
-    else entry.resolve(null);
-  }
-
-  /** The peer at `addr` is gone. */
-  lost(addr: string): void {
-    const list = this.pending.get(addr);
-    if (list !== undefined) {
-      this.pending.delete(addr);
-      for (const e of list) e.resolve(null);
-    }
-    this.home.submit({ op: 'lost', addr });
-  }
-
-  private remote(proc: ProcRef, cmd: number, fields: Partial<Header> = {}, payload: Buffer | null = null): void {
-    this.d.send(proc.addr, header(cmd, { id: proc.id, source_id: this.name, ...fields }), payload);
-  }
-
-  notify(proc: ProcRef, result_id: string, msg: Msg): void {
-    if (proc.addr === '') {
-      this.local(proc)?.notify(this.holder, result_id, msg, true);
-      return;
-    }
-    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, bytes_of(msg));
-  }
-
-  notify_writer(proc: ProcRef, result_id: string): void {
-    if (proc.addr === '') {
-      this.local(proc)?.notify(this.holder, result_id, undefined, false);
-      return;
-    }
-    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, null);
-  }
-
-  poison(proc: ProcRef): void {
-    if (proc.addr === '') this.local(proc)?.poison(this.holder);
-    else this.remote(proc, LOCKTHREAD_POISON);
-  }
-
-  retire(proc: ProcRef): void {
-    if (proc.addr === '') this.local(proc)?.retire(this.holder);
-    else this.remote(proc, LOCKTHREAD_RETIRE);
-  }
-
-  release(proc: ProcRef): void {
-    if (proc.addr === '') this.local(proc)?.release(this.holder);
-    else this.remote(proc, LOCKTHREAD_RELEASE_LOCK);
-  }
-
-  ack(proc: ProcRef): void {
-    if (proc.addr === '') this.local(proc)?.ack();
-    else this.remote(proc, LOCKTHREAD_ACK);
-  }
-
-  quit(proc: ProcRef): void {
-    if (proc.addr === '') this.local(proc)?.quit(this.holder);
-    else this.remote(proc, LOCKTHREAD_QUIT);
-  }
-
-  prepare(msg: Msg, reader: ProcRef): Msg {
-    return reader.addr !== '' && !(msg instanceof Pickled) ? new Pickled(encode_value(msg)) : msg;
-  }
-
-  refuse(proc: ProcRef, seq: number, err: unknown): void {
-    const lock = proc.addr === '' ? this.local(proc) : undefined;
-    if (lock !== undefined && lock.seq === seq) lock.fail(err instanceof Error ? err : new Error(String(err)));
-    else this.d.report(err);
-  }
-
-  report(err: unknown): void {
-    this.d.report(err);
-  }
-}
 
 /** This process's PyCSP node. @internal */
 export class Dispatcher {
