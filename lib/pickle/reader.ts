@@ -11,8 +11,10 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { UnpicklingError, type UnpicklingErrorCode } from './errors.js';
-import { GlobalArgumentError, PyGlobal, py_type, resolve_global, type FindClass } from './globals.js';
+import { UnpicklingError } from './errors.js';
+import { py_type, type FindClass } from './globals.js';
+import { Fail, Machine, TWO32, fail, truncate } from './machine.js';
+import { to_objects } from './objects.js';
 import { opcode_name } from './opcodes.js';
 import { TextError, decode_raw_unicode_escape, decode_string_repr, decode_utf8, fast, parse_float } from './text.js';
 import { ByteArray, FrozenSet, Tuple } from './types.js';
@@ -55,19 +57,6 @@ function limit(name: string, value: unknown, fallback: number): number {
   return value;
 }
 
-/** A failure inside an opcode, before its offset is known. */
-class Fail extends Error {
-  constructor(readonly code: UnpicklingErrorCode, message: string, readonly cause_?: unknown) {
-    super(message);
-  }
-}
-
-const fail = (code: UnpicklingErrorCode, message: string, cause?: unknown): never => {
-  throw new Fail(code, message, cause);
-};
-
-const TWO32 = 4294967296;
-
 /** Reads a whole pickle; see {@link LoadOptions}. @internal */
 export function load(data: Uint8Array, options: LoadOptions | undefined): unknown {
   if (!(data instanceof Uint8Array)) throw new TypeError('loads() takes a Uint8Array (or Buffer)');
@@ -89,32 +78,7 @@ export function load(data: Uint8Array, options: LoadOptions | undefined): unknow
   return o.dict === 'object' ? to_objects(value) : value;
 }
 
-class Reader {
-  private readonly buf: Buffer;
-  private readonly encoding: string;
-  private readonly find_class: FindClass | undefined;
-  private readonly max_depth: number;
-  private readonly max_digits: number;
-  /** The position of the opcode being run, for error messages. */
-  private at = 0;
-  private pos = 0;
-  private stack: unknown[] = [];
-  /** The nesting depth of each stack slot (0 for scalars). */
-  private depths: number[] = [];
-  /** Stack heights at each open MARK. */
-  private marks: number[] = [];
-  private memo: unknown[] = [];
-  private memo_depths: number[] = [];
-  private memo_count = 0;
-
-  constructor(buf: Buffer, encoding: string, find_class: FindClass | undefined, max_depth: number, max_digits: number) {
-    this.buf = buf;
-    this.encoding = encoding;
-    this.find_class = find_class;
-    this.max_depth = max_depth;
-    this.max_digits = max_digits;
-  }
-
+class Reader extends Machine {
   run(): unknown {
     try {
       return this.loop();
@@ -675,174 +639,13 @@ class Reader {
       }
     }
   }
-
-  // ------------------------------------------------------------------ helpers (cold paths)
-
-  private truncated(n: number): never {
-    throw new Fail('ERR_PICKLE_TRUNCATED', `the pickle ends inside the opcode (needs ${n} more bytes)`);
-  }
-
-  private too_long(n: number, left: number): never {
-    throw new Fail('ERR_PICKLE_TRUNCATED', `length ${n} is longer than the ${left} bytes left`);
-  }
-
-  /** An 8-byte length at `pos`, checked against what is left after it. */
-  private len8(pos: number): number {
-    const buf = this.buf;
-    if (pos + 8 > buf.length) this.truncated(8);
-    const hi = buf.readUInt32LE(pos + 4);
-    const n = buf.readUInt32LE(pos) + hi * TWO32;
-    const left = buf.length - pos - 8;
-    if (hi >= 0x200000 || n > left) this.too_long(hi >= 0x200000 ? Number(buf.readBigUInt64LE(pos)) : n, left);
-    return n;
-  }
-
-  /** The index of the `\n` ending the line starting at `pos`. */
-  private line(pos: number): number {
-    const nl = this.buf.indexOf(0x0a, pos);
-    if (nl < 0) throw new Fail('ERR_PICKLE_TRUNCATED', 'the pickle ends inside a text line');
-    return nl;
-  }
-
-  private mark_floor(): number {
-    const marks = this.marks;
-    return marks.length === 0 ? 0 : marks[marks.length - 1]!;
-  }
-
-  private pop_mark(): number {
-    const m = this.marks.pop();
-    if (m === undefined) fail('ERR_PICKLE_STACK', 'could not find MARK');
-    return m!;
-  }
-
-  /** Moves the stack items above `m` into `into`; returns the depth of the container. */
-  private collect(m: number, into: unknown[]): number {
-    const stack = this.stack, depths = this.depths;
-    let d = 1;
-    for (let i = m; i < stack.length; i++) {
-      into.push(stack[i]);
-      if (depths[i]! >= d) d = depths[i]! + 1;
-    }
-    if (d > this.max_depth) this.too_deep();
-    truncate(stack, depths, m);
-    return d;
-  }
-
-  private args_depth(from: number): number {
-    let d = 1;
-    for (let i = from; i < this.depths.length; i++) if (this.depths[i]! >= d) d = this.depths[i]! + 1;
-    if (d > this.max_depth) this.too_deep();
-    return d;
-  }
-
-  private too_deep(): never {
-    throw new Fail('ERR_PICKLE_TOO_DEEP', `nesting deeper than max_depth (${this.max_depth})`);
-  }
-
-  private put(key: number): void {
-    const n = this.stack.length;
-    if (n === 0 || n <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'memo PUT on an empty stack');
-    if (this.memo[key] === undefined) this.memo_count++;
-    this.memo[key] = this.stack[n - 1];
-    this.memo_depths[key] = this.depths[n - 1]!;
-  }
-
-  private get(key: number): void {
-    const value = this.memo[key];
-    if (value === undefined) fail('ERR_PICKLE_MEMO', `memo key ${key} has not been written`);
-    this.stack.push(value);
-    this.depths.push(this.memo_depths[key]!);
-  }
-
-  private memo_key(text: string): number {
-    if (!/^\d{1,10}$/.test(text)) fail('ERR_PICKLE_MEMO', 'memo key must be a decimal number below 2**32');
-    const key = Number(text);
-    if (key >= TWO32) fail('ERR_PICKLE_MEMO', 'memo key must be below 2**32');
-    return key;
-  }
-
-  /** The decimal text of `INT` / `LONG` (`long`: a trailing `L` is allowed). */
-  private decimal(text: string, long: boolean): number | bigint {
-    let t = text;
-    if (long && t.endsWith('L')) t = t.slice(0, -1);
-    if (t.length > this.max_digits + 1) fail('ERR_PICKLE_VALUE', `an integer of more than max_digits (${this.max_digits}) digits`);
-    if (!/^[+-]?\d+$/.test(t)) fail('ERR_PICKLE_VALUE', `invalid literal for int(): ${JSON.stringify(t.slice(0, 40))}`);
-    if (t.length <= 15) return Number(t);
-    const big = BigInt(t);
-    return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
-  }
-
-  /** A Python 2 `str`, read as the `encoding` option says. */
-  private py2str(bytes: Uint8Array, start: number, end: number): string | Buffer {
-    const b = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    switch (this.encoding) {
-      case 'bytes':
-        return Buffer.copyBytesFrom(b, start, end - start);
-      case 'latin1':
-        return fast(b).latin1Slice(start, end);
-      case 'utf8':
-        return decode_utf8(b, start, end);
-      default:
-        for (let i = start; i < end; i++) {
-          if (b[i]! >= 0x80) fail('ERR_PICKLE_VALUE', "a Python 2 str that is not ASCII (read it with encoding: 'latin1', 'utf8' or 'bytes')");
-        }
-        return fast(b).latin1Slice(start, end);
-    }
-  }
-
-  private global(module: string, name: string): PyGlobal {
-    const shown = `${clip(module)}.${clip(name)}`;
-    let g: PyGlobal | undefined;
-    try {
-      g = resolve_global(module, name, this.find_class);
-    } catch (err) {
-      throw new Fail('ERR_PICKLE_GLOBAL', `find_class refused global '${shown}'`, err);
-    }
-    if (g === undefined) fail('ERR_PICKLE_GLOBAL', `global '${shown}' is not allowed`);
-    return g!;
-  }
-
-  private call(callable: unknown, args: unknown[]): unknown {
-    if (!(callable instanceof PyGlobal)) return fail('ERR_PICKLE_STACK', `a ${py_type(callable)} is not callable`);
-    try {
-      const value = callable.call(...args);
-      if (value === undefined) return fail('ERR_PICKLE_GLOBAL', `${callable} returned undefined`);
-      return value;
-    } catch (err) {
-      if (err instanceof Fail) throw err;
-      const why = err instanceof GlobalArgumentError ? `: ${err.message}` : '';
-      return fail('ERR_PICKLE_GLOBAL', `calling ${callable} failed${why}`, err);
-    }
-  }
-
-  private build(target: unknown, state: unknown): void {
-    const setstate = target !== null && typeof target === 'object' && !(target instanceof PyGlobal)
-      ? (target as { __setstate__?: unknown }).__setstate__
-      : undefined;
-    if (typeof setstate === 'function') {
-      try {
-        setstate.call(target, state);
-      } catch (err) {
-        fail('ERR_PICKLE_GLOBAL', 'BUILD: __setstate__ failed', err);
-      }
-      return;
-    }
-    // the allow-listed types carry no state; an empty one (None, {}) is accepted as CPython writes it
-    const empty = state === null || (state instanceof Map && state.size === 0) || (state instanceof Tuple && state.length === 2 && state.every((s) => s === null || (s instanceof Map && s.size === 0)));
-    if (!empty) fail('ERR_PICKLE_GLOBAL', `BUILD on a ${py_type(target)}, which takes no state`);
-  }
 }
 
-/** A name as shown in messages: at most 100 characters. */
-const clip = (name: string): string => (name.length > 100 ? `${name.slice(0, 100)}...` : name);
-
-function truncate(stack: unknown[], depths: number[], m: number): void {
-  while (stack.length > m) {
-    stack.pop();
-    depths.pop();
-  }
-}
-
+/**
+ * Makes `items` a {@link Tuple} in place. Cheaper than `new Tuple()` + `push` and, unlike it,
+ * lets V8 keep the reader's loop optimized (constructing the Array subclass inside the loop
+ * made TurboFan abandon it on an unstable map, over and over).
+ */
 function as_tuple(items: unknown[]): Tuple {
   return Object.setPrototypeOf(items, Tuple.prototype) as Tuple;
 }
@@ -875,55 +678,4 @@ function decode_long(buf: Buffer, pos: number, n: number): number | bigint {
   let v = BigInt(`0x${hex.toString('hex')}`);
   if (buf[pos + n - 1]! >= 0x80) v -= 1n << BigInt(8 * n);
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
-}
-
-/** Turns each `Map` whose keys are all strings into a plain object, keeping identity and cycles. */
-function to_objects(root: unknown): unknown {
-  const seen = new Map<object, unknown>();
-  const work: object[] = [];
-  const convert = (v: unknown): unknown => {
-    if (typeof v !== 'object' || v === null) return v;
-    const known = seen.get(v);
-    if (known !== undefined) return known;
-    if (v instanceof Map) {
-      let strings = true;
-      for (const k of v.keys()) {
-        if (typeof k !== 'string') {
-          strings = false;
-          break;
-        }
-      }
-      const r = strings ? {} : v;
-      seen.set(v, r);
-      work.push(v);
-      return r;
-    }
-    if (Array.isArray(v)) {
-      seen.set(v, v);
-      work.push(v);
-    }
-    return v;
-  };
-  const result = convert(root);
-  while (work.length > 0) {
-    const c = work.pop()!;
-    if (c instanceof Map) {
-      const r = seen.get(c);
-      if (r === c) {
-        for (const [k, v] of c) {
-          const nv = convert(v);
-          if (nv !== v) c.set(k, nv);
-        }
-      } else {
-        const obj = r as Record<string, unknown>;
-        for (const [k, v] of c as Map<string, unknown>) {
-          Object.defineProperty(obj, k, { value: convert(v), enumerable: true, writable: true, configurable: true });
-        }
-      }
-    } else {
-      const a = c as unknown[];
-      for (let i = 0; i < a.length; i++) a[i] = convert(a[i]);
-    }
-  }
-  return result;
 }
