@@ -32,7 +32,7 @@
  * @module
  */
 
-import { READY } from './header.js';
+import { FAIL, READY } from './header.js';
 import { HomeRules, remove, type Grant, type HomeCommand, type HomeState, type ProcRef, type Request, type StepOf } from './home_rules.js';
 
 export type { Grant, HomeCommand, HomeState, LockPort, ProcRef, Request } from './home_rules.js';
@@ -87,49 +87,51 @@ export class ChannelHome<M> extends HomeRules<M> {
    * false (having changed nothing) when it cannot decide that way.
    */
   private fast(proc: ProcRef, seq: number, write: boolean, msg: M, ack: boolean): boolean {
-    const try_acquire = this.port.try_acquire;
-    if (try_acquire === undefined || this.poisoned || this.retired || proc.addr !== '') return false;
-    const req = { proc, seq, msg: write ? msg : undefined } as Request<M>;
+    const port = this.port;
+    if (port.try_acquire === undefined || this.poisoned || this.retired || proc.addr !== '') return false;
     const others = write ? this.readqueue : this.writequeue;
     for (let i = 0; i < others.length; i++) {
       const o = others[i]!;
-      if (o.busy === true || o.proc.id === req.proc.id) continue;
-      if (o.proc.addr !== '') return false;
-      const w = write ? req : o;
-      const r = write ? o : req;
-      const w_first = w.proc.id < r.proc.id;
-      const first = w_first ? w : r;
-      const second = w_first ? r : w;
-      const g1 = try_acquire.call(this.port, first.proc);
+      const other = o.proc;
+      if (o.busy === true || other.id === proc.id) continue;
+      if (other.addr !== '') return false;
+      // Locks in id order, as in offer().
+      const mine_first = proc.id < other.id;
+      const g1 = port.try_acquire(mine_first ? proc : other);
       if (g1 === undefined) return false;
-      const g2 = try_acquire.call(this.port, second.proc);
+      const s1 = g1 === null ? FAIL : g1.seq !== (mine_first ? seq : o.seq) ? FAIL : g1.state;
+      const g2 = port.try_acquire(mine_first ? other : proc);
       if (g2 === undefined) {
-        if (g1 !== null) this.port.release(first.proc);
+        if (g1 !== null) port.release(mine_first ? proc : other);
         return false;
       }
-      const wg = w_first ? g1 : g2;
-      const rg = w_first ? g2 : g1;
-      const r_state = this.state_of(rg, r);
-      const w_state = this.state_of(wg, w);
-      const success = r_state === READY && w_state === READY;
+      const s2 = g2 === null ? FAIL : g2.seq !== (mine_first ? o.seq : seq) ? FAIL : g2.state;
+      const mine_state = mine_first ? s1 : s2;
+      const other_state = mine_first ? s2 : s1;
+      const success = mine_state === READY && other_state === READY;
       if (success) {
-        this.port.notify(r.proc, this.name, w.msg as M);
-        this.port.notify_writer(w.proc, this.name);
+        if (write) {
+          port.notify(other, this.name, msg);
+          port.notify_writer(proc, this.name);
+        } else {
+          port.notify(proc, this.name, o.msg as M);
+          port.notify_writer(other, this.name);
+        }
       }
-      if (g2 !== null) this.port.release(second.proc);
-      if (g1 !== null) this.port.release(first.proc);
-      const o_state = write ? r_state : w_state;
-      if (success || o_state !== READY) {
-        others.splice(i, 1);
+      if (g2 !== null) port.release(mine_first ? other : proc);
+      if (g1 !== null) port.release(mine_first ? proc : other);
+      if (success || other_state !== READY) {
+        if (i === 0) others.shift();
+        else others.splice(i, 1);
         i--;
       }
-      if (success || (write ? w_state : r_state) !== READY) {
-        if (ack) this.port.ack(proc);
+      if (success || mine_state !== READY) {
+        if (ack) port.ack(proc);
         return true;
       }
     }
-    (write ? this.writequeue : this.readqueue).push(req);
-    if (ack) this.port.ack(proc);
+    (write ? this.writequeue : this.readqueue).push({ proc, seq, msg: write ? msg : undefined });
+    if (ack) port.ack(proc);
     return true;
   }
 
