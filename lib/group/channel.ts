@@ -26,9 +26,11 @@
  * for Node joiners through the wake-up key, within `rescan` ms for any joiner); membership
  * is checked with typed errors; an empty sender set is an error; `join` is atomic.
  *
- * Membership checks on the hot paths (the caller's own membership, destinations, senders)
- * use a snapshot of `members` no older than `rescan` ms, refreshed at once when a name is
- * missing from it, so a send or receive costs one round trip to Redis instead of three.
+ * Membership (the caller's own, destinations', senders') is checked against a fresh
+ * `SMEMBERS members` on every send and receive: one round trip where Python made one per
+ * pid. With `member_cache: ms`, a snapshot up to that old is trusted instead (refreshed at
+ * once when a pid is missing from it), which saves that round trip at the price of
+ * accepting, for that long, a pid that has just left.
  *
  * @module
  */
@@ -71,10 +73,15 @@ export interface ChannelOptions {
   /** The engine for the Redis connections a Channel makes itself. */
   engine?: Engine;
   /**
-   * Milliseconds a members snapshot is trusted, and how often a receiver blocked for longer
-   * re-reads `members` (to hear joiners that push no wake-up token). Default 1000.
+   * How often (ms) a receiver blocked in `recvFromAny` re-reads `members`, to hear joiners
+   * that push no wake-up token (Python peers). Default 1000; 0 never does.
    */
   rescan?: number;
+  /**
+   * Milliseconds a snapshot of `members` is trusted for membership checks. Default 0: every
+   * send and receive reads `members` afresh.
+   */
+  member_cache?: number;
 }
 
 /** What `recvFromAny` / `recvFrom` resolve with: the sender's pid and the message. */
@@ -120,6 +127,7 @@ export class Channel {
   private readonly codec: GroupCodec;
   private readonly owns_redis: boolean;
   private readonly rescan: number;
+  private readonly member_cache: number;
   private blocking: RedisClient | null = null;
   private bound: string | null = null;
   private snapshot: Set<string> | null = null;
@@ -144,6 +152,8 @@ export class Channel {
     }
     this.rescan = options.rescan ?? 1000;
     if (typeof this.rescan !== 'number' || !(this.rescan >= 0)) throw new RangeError('rescan must be a number of milliseconds >= 0');
+    this.member_cache = options.member_cache ?? 0;
+    if (typeof this.member_cache !== 'number' || !(this.member_cache >= 0)) throw new RangeError('member_cache must be a number of milliseconds >= 0');
     const redis = options.redis ?? 6379;
     if (redis instanceof RedisClient) {
       this.redis = redis;
@@ -330,7 +340,7 @@ export class Channel {
 
   /** `members`, from the snapshot unless it is stale (or `fresh`). */
   private async members(fresh: boolean): Promise<Set<string>> {
-    if (!fresh && this.snapshot !== null && Date.now() - this.snapshot_at < this.rescan) return this.snapshot;
+    if (!fresh && this.snapshot !== null && Date.now() - this.snapshot_at < this.member_cache) return this.snapshot;
     const members = new Set(await this.smembers('members'));
     this.remember(members);
     return members;
