@@ -64,3 +64,29 @@ export async function end_user(cin: ChannelEndRead): Promise<string> {
   await retire(end, cin);
   return 'ok';
 }
+
+/**
+ * Hosts a channel in this (child) process, sends its reading end to `back`, then writes
+ * `values` into it by a random mix of plain writes and output alternations that also offer
+ * each value on `also` (a channel hosted elsewhere): so readers elsewhere alternate over
+ * homes in two processes, and writers here alternate over homes in two processes.
+ */
+export async function remote_home_writer(back: ChannelEndWrite, also: ChannelEndWrite, values: number[], seed: number): Promise<number> {
+  const { Channel } = await import('../lib/csp/index.js');
+  const mine = new Channel('fz-child');
+  await mine.ready();
+  const out = mine.writer();
+  await back.write(mine.reader());
+  const r = rng(seed);
+  let via_also = 0;
+  for (const v of values) {
+    if (r() < 0.3) {
+      await out.write(v);
+      continue;
+    }
+    const [g] = await (r() < 0.5 ? AltSelect(new OutputGuard(out, v), new OutputGuard(also, v)) : PriSelect(new OutputGuard(out, v), new OutputGuard(also, v)));
+    if (g === also) via_also++;
+  }
+  await retire(out, back, also);
+  return via_also;
+}

@@ -9,6 +9,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  AltSelect,
   Channel,
   ChannelPoisonError,
   InputGuard,
@@ -30,6 +31,7 @@ const doubler = multiprocess(WORKERS, 'doubler');
 const alt_reader = multiprocess(WORKERS, 'alt_reader');
 const fuzz_writer = multiprocess(WORKERS, 'fuzz_writer');
 const end_user = multiprocess(WORKERS, 'end_user');
+const remote_home_writer = multiprocess(WORKERS, 'remote_home_writer');
 
 test.after.each(async () => {
   await within(shutdown(), 10000, 'shutdown');
@@ -141,6 +143,29 @@ test('seeded fuzz: alternating writers in two children, alternating readers here
   const all = [...results[2], ...results[3]].sort((p, q) => p - q);
   assert.is(all.length, N, 'nothing lost');
   assert.equal(all, values, 'every value exactly once');
+});
+
+test('seeded fuzz over homes in two processes: alternations in both directions, each value once', async () => {
+  const seed = 2718;
+  const r = rng(seed);
+  const back = new Channel('fz-back'), here = new Channel('fz-here');
+  const back_in = back.reader(), here_in = here.reader();
+  const N = 150;
+  const values = Array.from({ length: N }, (_, i) => i);
+  const child = Parallel(remote_home_writer(back.writer(), here.writer(), values, seed));
+  const child_in = (await within(back_in.read(), 10000, 'the child sends its end')) as ChannelEndRead;
+  const got: number[] = [];
+  while (got.length < N) {
+    const guards = r() < 0.5 ? [new InputGuard(child_in), new InputGuard(here_in)] : [new InputGuard(here_in), new InputGuard(child_in)];
+    const [, v] = await within(r() < 0.5 ? PriSelect(guards) : AltSelect(guards), 10000, `alternation ${got.length}`);
+    got.push(v as number);
+  }
+  // let go of the child's channel first: its shutdown waits until no process references it
+  await retire(child_in);
+  const [via_here] = (await within(child, 20000, 'child')) as [number];
+  assert.equal([...got].sort((a, b) => a - b), values, 'every value exactly once');
+  assert.ok(via_here > 0 && via_here < N, `both homes were used (${via_here} of ${N} through the home here)`);
+  await retire(back_in, here_in);
 });
 
 test.run();

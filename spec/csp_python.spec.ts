@@ -58,7 +58,10 @@ async function read_until_end(cin: ChannelEndRead, into: unknown[]): Promise<Err
 
 const { machine, all } = find_pythons();
 const alt_pythons = all.filter((p) => /^(2\.7|3\.[6-9])\./.test(p.version));
-const host_pythons = [machine, all.find((p) => p.version.startsWith('2.7.'))].filter((p): p is Python => p !== null && p !== undefined);
+const newest = all[all.length - 1];
+const host_pythons = [machine, all.find((p) => p.version.startsWith('2.7.')), newest && newest.exe !== machine?.exe && newest.version !== machine?.version ? newest : undefined].filter(
+  (p): p is Python => p !== null && p !== undefined,
+);
 
 test.after(async () => {
   await kill_all();
