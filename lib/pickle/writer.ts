@@ -34,6 +34,9 @@ export interface DumpOptions {
 /** Defaults of {@link DumpOptions}. */
 export const DUMP_DEFAULTS = { protocol: op.DEFAULT_PROTOCOL, max_depth: 1000 } as const;
 
+/** How many memoized containers are kept in an array, searched linearly, before a Map. */
+const SMALL_MEMO = 16;
+
 /** Items per `APPENDS` / `SETITEMS` / `ADDITEMS`, as CPython batches them. */
 const BATCH = 1000;
 
@@ -94,7 +97,13 @@ class Writer {
   private bin = true;
   private max_depth = 0;
   private depth = 0;
-  private readonly memo = new Map<object, number>();
+  /**
+   * The memo: the first SMALL_MEMO containers in `few` (a linear scan beats hashing there, and
+   * most messages hold a handful), the rest in `many`, made on first need.
+   */
+  private readonly few: object[] = [];
+  private readonly few_ids: number[] = [];
+  private many: Map<object, number> | null = null;
   private global_memo: Map<string, number> | null = null;
   private next_memo = 0;
 
@@ -119,7 +128,9 @@ class Writer {
 
   /** Forgets the value written; true when this writer is fit for reuse (its buffer not huge). */
   finish(): boolean {
-    if (this.memo.size > 0) this.memo.clear();
+    this.few.length = 0;
+    this.few_ids.length = 0;
+    this.many = null;
     this.global_memo = null;
     if (this.buf.length > 16 * 1024 * 1024) return false;
     return true;
@@ -220,7 +231,7 @@ class Writer {
   }
 
   private object(v: object): void {
-    const seen = this.memo.get(v);
+    const seen = this.memo_get(v);
     if (seen !== undefined) {
       this.get(seen);
       return;
@@ -245,9 +256,20 @@ class Writer {
     if (++this.depth > this.max_depth) throw new PicklingError('ERR_PICKLE_TOO_DEEP', `nesting deeper than max_depth (${this.max_depth})`);
   }
 
+  private memo_get(v: object): number | undefined {
+    const few = this.few;
+    for (let k = 0; k < few.length; k++) if (few[k] === v) return this.few_ids[k];
+    return this.many === null ? undefined : this.many.get(v);
+  }
+
   private memoize(v: object): void {
     const i = this.next_memo++;
-    this.memo.set(v, i);
+    if (this.few.length < SMALL_MEMO) {
+      this.few.push(v);
+      this.few_ids.push(i);
+    } else {
+      (this.many ??= new Map()).set(v, i);
+    }
     this.put(i);
   }
 
@@ -590,7 +612,7 @@ class Writer {
     try {
       if (n <= 3 && this.protocol >= 2) {
         for (; i < n; i++) this.save(t[i]);
-        const seen = this.memo.get(t);
+        const seen = this.memo_get(t);
         if (seen !== undefined) {
           // the tuple was reached through its own items: drop them and fetch it
           for (let k = 0; k < n; k++) this.byte(op.POP);
@@ -602,7 +624,7 @@ class Writer {
       } else {
         this.byte(op.MARK);
         for (; i < n; i++) this.save(t[i]);
-        const seen = this.memo.get(t);
+        const seen = this.memo_get(t);
         if (seen !== undefined) {
           if (this.bin) this.byte(op.POP_MARK);
           else for (let k = 0; k <= n; k++) this.byte(op.POP);
@@ -718,7 +740,7 @@ class Writer {
         if (err instanceof PicklingError) err.prefix(` item ${i}`);
         throw err;
       }
-      const seen = this.memo.get(s);
+      const seen = this.memo_get(s);
       if (seen !== undefined) {
         this.byte(op.POP_MARK);
         this.get(seen);
