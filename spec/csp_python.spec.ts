@@ -33,11 +33,20 @@ const test = suite('csp python');
 const PYCSP = path.resolve(PY_DIR, '../../../shared/peers/pycsp-0.9.2');
 const have_pycsp = fs.existsSync(path.join(PYCSP, 'pycsp', 'parallel', 'channel.py'));
 
+const ENV = { PYTHONPATH: PYCSP, PYCSP_HOST: '127.0.0.1', PYTHONDONTWRITEBYTECODE: '1' };
+
+/** Starts the peer (Peer takes the environment of this process: set it for the spawn only). */
 function start(py: Python, mode: string, node: [string, number]): Peer {
-  process.env['PYTHONPATH'] = PYCSP;
-  process.env['PYCSP_HOST'] = '127.0.0.1';
-  process.env['PYTHONDONTWRITEBYTECODE'] = '1';
-  return new Peer(py.exe, [path.join(PY_DIR, 'csp_peer.py'), mode, node[0], String(node[1])]);
+  const saved = Object.keys(ENV).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, ENV);
+  try {
+    return new Peer(py.exe, [path.join(PY_DIR, 'csp_peer.py'), mode, node[0], String(node[1])]);
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 }
 
 async function ready(peer: Peer): Promise<[string, number]> {
