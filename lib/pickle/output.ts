@@ -99,18 +99,25 @@ export class Output {
   }
 
   protected memo_get(v: object): number | undefined {
+    if (this.many !== null) return this.many.get(v);
     const few = this.few;
     for (let k = 0; k < few.length; k++) if (few[k] === v) return this.few_ids[k];
-    return this.many === null ? undefined : this.many.get(v);
+    return undefined;
   }
 
   protected memoize(v: object): void {
     const i = this.next_memo++;
-    if (this.few.length < SMALL_MEMO) {
+    if (this.many !== null) {
+      this.many.set(v, i);
+    } else if (this.few.length < SMALL_MEMO) {
       this.few.push(v);
       this.few_ids.push(i);
     } else {
-      (this.many ??= new Map()).set(v, i);
+      // past SMALL_MEMO: everything moves to a Map
+      const many = new Map<object, number>();
+      for (let k = 0; k < this.few.length; k++) many.set(this.few[k]!, this.few_ids[k]!);
+      many.set(v, i);
+      this.many = many;
     }
     this.put(i);
   }
