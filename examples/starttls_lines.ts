@@ -91,13 +91,14 @@ export class StartTlsLine extends Connection {
   declare server: StartTlsServer | null;
 
   override on_connect(): void {
-    this.read_delimiter = '\n';
+    // A RegExp delimiter: lines end in \r\n or \n, and each is delivered the moment its
+    // newline arrives (no further byte could change that match).
+    this.read_delimiter = /\r?\n/;
     this.encoding = 'utf8';
     this.write('* trousers line server; say STARTTLS\r\n');
   }
 
-  override on_read(raw: string): void {
-    const line = raw.replace(/\r$/, '');
+  override on_read(line: string): void {
     if (!this.secure) {
       if (line.toUpperCase() !== 'STARTTLS') {
         this.write('ERR say STARTTLS first\r\n');
@@ -204,14 +205,13 @@ export class StartTlsLineClient extends Client {
   }
 
   override on_connect(): void {
-    this.read_delimiter = '\n';
+    this.read_delimiter = /\r?\n/;
     this.encoding = 'utf8';
     this.idle_timeout = TIMEOUT;
     this.write('STARTTLS\r\n');
   }
 
-  override on_read(raw: string): void {
-    const line = raw.replace(/\r$/, '');
+  override on_read(line: string): void {
     if (!this.secure) {
       if (line === 'OK') this.start_tls(this.upgrade); // verification stays on
       else if (line.startsWith('ERR')) this.fail(new Error(`server refused STARTTLS: ${line}`));
