@@ -11,8 +11,9 @@
  * | two processes, buffer=100    | the same over a buffered channel                        |
  * | alternation                  | commits/s: a reader alternating over two channels, two writers, one process |
  *
- * pycsp runs the same shapes: threads in one interpreter, two interpreters, and (on Python
- * 3.9, whose pycsp alternation still runs) the alternation. Each case runs once with a
+ * pycsp runs the same shapes: threads in one interpreter, two interpreters (with 1 or 16
+ * reader and writer processes, i.e. threads), and (on Python 3.9, whose pycsp alternation
+ * still runs) the alternation. Each case runs once with a
  * fixed count (bounded; the whole run takes about 20 s).
  *
  * Run: `npm run bench:csp` (or `node dist/bench/csp_bench.js`).
@@ -188,11 +189,11 @@ function py_run(exe: string, args: string[], on_line?: (line: string) => void): 
   });
 }
 
-async function py_two(exe: string, n: number, buffer: number): Promise<number> {
+async function py_two(exe: string, n: number, buffer: number, k = 1): Promise<number> {
   let writer: Promise<number> | null = null;
-  const rate = await py_run(exe, ['host', String(n), String(buffer)], (line) => {
+  const rate = await py_run(exe, ['host', String(n), String(buffer), String(k)], (line) => {
     const m = /^READY (\d+)/.exec(line);
-    if (m) writer = py_run(exe, ['writer', m[1]!, String(n)]);
+    if (m) writer = py_run(exe, ['writer', m[1]!, String(n), String(k)]);
   });
   if (writer !== null) await writer;
   return rate;
@@ -213,10 +214,10 @@ async function main(): Promise<void> {
   rows.push(['one process, rendezvous/s', await one_process(300000), py3 ? await py_run(py3, ['local', '8000']) : NaN]);
   rows.push(['Promise queue hand-off/s (baseline, Node only)', await promise_queue(300000), NaN]);
   rows.push(['two processes, rendezvous/s', await two_processes(10000, 1, 0), py3 ? await py_two(py3, 4000, 0) : NaN]);
-  rows.push(['two processes, 16 concurrent writes and reads, rendezvous/s', await two_processes(30000, 16, 0), NaN]);
+  rows.push(['two processes, 16 concurrent writes and reads, rendezvous/s', await two_processes(30000, 16, 0), py3 ? await py_two(py3, 4000, 0, 16) : NaN]);
   rows.push(['two processes, 64 concurrent writes and reads, rendezvous/s', await two_processes(40000, 64, 0), NaN]);
   rows.push(['two processes, buffer=100, writes/s', await two_processes(10000, 1, 100), py3 ? await py_two(py3, 4000, 100) : NaN]);
-  rows.push(['two processes, buffer=100, 16 concurrent writes and reads, writes/s', await two_processes(30000, 16, 100), NaN]);
+  rows.push(['two processes, buffer=100, 16 concurrent writes and reads, writes/s', await two_processes(30000, 16, 100), py3 ? await py_two(py3, 4000, 100, 16) : NaN]);
   rows.push(['alternation (2 channels, 2 writers), commits/s', await alternation(100000), py39 ? await py_run(py39, ['alt', '4000']) : NaN]);
   await shutdown();
 

@@ -2,8 +2,8 @@
 pycsp 0.9.2 side of bench/csp_bench.ts. Prints `RESULT <ops> <seconds>`.
 
     python csp_bench_peer.py local N            # writer and reader processes (threads), one interpreter
-    python csp_bench_peer.py host N BUFFER      # hosts and reads; prints READY <port> first
-    python csp_bench_peer.py writer PORT N      # writes N into the channel hosted at PORT
+    python csp_bench_peer.py host N BUFFER [K]  # hosts and reads with K reader processes; prints READY <port> first
+    python csp_bench_peer.py writer PORT N [K]  # writes N into the channel hosted at PORT with K writer processes
     python csp_bench_peer.py alt N              # an alternating reader over two channels, two writers
 """
 from __future__ import print_function
@@ -53,14 +53,27 @@ if mode == 'local':
     out('RESULT', n - 1, box[0])
 elif mode == 'host':
     n = int(sys.argv[2])
+    k = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     C = Channel('bench', buffer=int(sys.argv[3]))
     out('READY', C.address[1])
-    box = []
-    Parallel(reader(C.reader(), n, box))
-    out('RESULT', n - 1, box[0])
+    stamps = []
+
+    @process
+    def until_retired(cin):
+        try:
+            while True:
+                cin()
+                stamps.append(time.time())
+        except ChannelRetireException:
+            pass
+
+    Parallel(*[until_retired(C.reader()) for _ in range(k)])
+    out('RESULT', len(stamps) - 1, max(stamps) - min(stamps))
 elif mode == 'writer':
     C = Channel('bench', connect=('127.0.0.1', int(sys.argv[2])))
-    Parallel(writer(C.writer(), int(sys.argv[3])))
+    n = int(sys.argv[3])
+    k = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+    Parallel(*[writer(C.writer(), n // k) for _ in range(k)])
 elif mode == 'alt':
     n = int(sys.argv[2])
     A = Channel('a')
