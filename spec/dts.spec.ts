@@ -55,7 +55,6 @@ const FORBIDDEN = [
   '_socket',
   '_add',
   '_remove',
-  'report',
 ];
 
 /** Every `.d.ts` under dist/lib, relative to it. */

@@ -304,7 +304,12 @@ export class Engine {
     }
   }
 
-  /** @internal Reports an error through `on_error`, never throwing. */
+  /**
+   * Reports an error that no channel can take (a layer's background failure, say) through
+   * {@link Engine.on_error}, never throwing: a non-Error is wrapped in one, and an `on_error`
+   * that throws is swallowed.
+   * @param err - what went wrong
+   */
   report(err: unknown): void {
     try {
       this.on_error(err instanceof Error ? err : new Error(String(err)));
