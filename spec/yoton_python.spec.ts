@@ -8,7 +8,8 @@
  *   its replier exists; load balancing over a Node and a Python replier; state reaching the
  *   late joiner; sync mode throttling each way; a Node–Python–Node chain delivering exactly
  *   once; heartbeat silence and EOF seen from Python; the close package seen from Python.
- * - host (Python binds, Node connects): handshake, pub/sub both ways, state both ways, close.
+ * - host (Python binds, Node connects): handshake, pub/sub both ways, state, close; and
+ *   clientserver both ways (do_request against RequestServer).
  *
  * Without the unpacked yoton the suite says how to get it and skips.
  */
@@ -28,10 +29,12 @@ import {
   PubChannel,
   RepChannel,
   ReqChannel,
+  RequestServer,
   StateChannel,
   SubChannel,
   Tuple,
   YotonRemoteError,
+  do_request,
   encode_object,
   handshake_line,
   tuple,
@@ -274,6 +277,19 @@ async function host_group(py: Python): Promise<void> {
     await until(() => state.recv() === 'python-state', "Python's state", 5000);
     void pub.send('state?');
     assert.is(await line('STATE '), 'STATE python-state');
+    // clientserver both ways
+    const rs_port = Number((await line('RS ')).split(' ')[1]);
+    assert.is(await do_request(`localhost:${rs_port}`, 'hello', 3000, { engine: w.engine }), 'Requested: hello\r\n');
+    class Upper extends RequestServer {
+      override handle_request(r: string): string {
+        return r.trim().toUpperCase();
+      }
+    }
+    const upper = new Upper('localhost:0', { engine: w.engine });
+    await upper.start();
+    void pub.send(`dorequest ${upper.port}`);
+    assert.is(await line('DOREQ'), 'DOREQ FROM PYTHON');
+    upper.stop();
     conn.close();
     assert.is(await line('CLOSED'), 'CLOSED Closed from other end.');
     await within(peer.exited, 5000, 'Python exits');

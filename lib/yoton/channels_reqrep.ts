@@ -61,7 +61,8 @@ export class ReqChannel extends BaseChannel<unknown> implements FutureHost {
   constructor(context: Context, slot_base: string) {
     super(context, slot_base, OBJECT as MessageType<unknown>);
     this.api = new Proxy({} as RemoteApi, {
-      get: (_t, name) => (typeof name === 'string' ? (...args: unknown[]) => this.call(name, ...args) : undefined),
+      // 'then' stays undefined, so `await req.api` does not call a remote 'then'
+      get: (_t, name) => (typeof name === 'string' && name !== 'then' ? (...args: unknown[]) => this.call(name, ...args) : undefined),
     });
   }
 
@@ -290,6 +291,8 @@ export class RepChannel extends BaseChannel<unknown> {
         const cur = this.pre_request;
         if (cur !== null && cur.source_id === p.source_id && cur.dest_seq === seq) this.pre_request = null;
       } else if (action === 'req?') {
+        // bounded like every queue of the context (a flood of pre-requests drops the oldest)
+        if (this.pre_requests.length >= this.context.queue_params[0]) this.pre_requests.shift();
         this.pre_requests.push(p);
       }
       return;

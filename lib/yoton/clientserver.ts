@@ -40,11 +40,17 @@ class RequestConnection extends Connection {
   }
   override on_read(chunk: Buffer): void {
     if (this.answered) return;
+    const last = this.parts.length > 0 ? this.parts[this.parts.length - 1]! : null;
     this.parts.push(chunk);
     this.size += chunk.length;
-    const all = Buffer.concat(this.parts);
-    const at = all.indexOf('\r\n');
-    if (at >= 0) this.answer(all.subarray(0, at + 2));
+    // Search only the new bytes, and a CR LF split between two reads.
+    let end = -1;
+    if (last !== null && last[last.length - 1] === 0x0d && chunk[0] === 0x0a) end = this.size - chunk.length + 1;
+    else {
+      const at = chunk.indexOf('\r\n');
+      if (at >= 0) end = this.size - chunk.length + at + 2;
+    }
+    if (end >= 0) this.answer(Buffer.concat(this.parts).subarray(0, end));
     else if (this.size > MAX_LINE) this.close(false);
   }
   override on_incomplete(): void {}

@@ -27,6 +27,9 @@ import { check_queue_params, DEFAULT_QUEUE_PARAMS, PackageQueue, type QueueParam
 import { PackageStream, type StreamHooks } from './stream.js';
 import { DEFAULT_MAX_MESSAGE_SIZE, make_package, SLOT_CONTEXT, STOP, type Package } from './wire.js';
 
+/** Most sources whose last sequence number a context remembers. */
+const MAX_SOURCES = 65536;
+
 /** Options of a {@link Context}. */
 export interface ContextOptions {
   /** The engine its sockets and timers run on (default `Engine.instance()`). */
@@ -163,8 +166,9 @@ export class Context {
    * @throws YotonConnectError `Cannot connect to <host> on <port>: ...` or `Could not connect: <reason>`
    */
   async connect(address: string, options: ConnectOptions = {}): Promise<Connection> {
-    const timeout = Math.max(options.timeout ?? 1000, 10);
-    if (typeof timeout !== 'number' || Number.isNaN(timeout)) throw new TypeError('timeout must be a number of ms');
+    const given = options.timeout ?? 1000;
+    if (typeof given !== 'number' || Number.isNaN(given)) throw new TypeError('timeout must be a number of ms');
+    const timeout = Math.max(given, 10);
     const [, host, port] = await resolve_address(address);
     const conn = new Connection(this, options.name ?? '');
     const deadline = Date.now() + timeout;
@@ -279,6 +283,10 @@ export class Context {
   _recv_package(p: Package, from: Connection): void {
     const last = this.source_map.get(p.source_id) ?? 0n;
     if (p.source_seq <= last) return;
+    if (last === 0n && this.source_map.size >= MAX_SOURCES) {
+      // A peer inventing source ids must not grow the map for ever: forget the oldest.
+      this.source_map.delete(this.source_map.keys().next().value!);
+    }
     this.source_map.set(p.source_id, p.source_seq);
     let forward = false;
     let deposit = false;

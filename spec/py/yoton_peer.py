@@ -183,11 +183,17 @@ def host():
         while not c.is_connected:
             time.sleep(0.005)
         say("HOSTED", hexid(c.id2))
+        rs = yoton.RequestServer("localhost:0")
+        rs.start()
+        say("RS", rs._bsd_socket.getsockname()[1])
         pub.send(u"from the Python host \u2713")
         while c.is_connected:
             m = sub.recv(0.5)
             if m == "state?":
                 say("STATE", st.recv())
+            elif m.startswith("dorequest "):
+                reply = yoton.do_request("localhost:%s" % m.split(" ")[1], "from python", 2.0)
+                say("DOREQ", (reply or "").strip())
             elif m:
                 pub.send(m[::-1])
 
