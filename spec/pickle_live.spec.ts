@@ -6,8 +6,8 @@
  * - pickles the corpus (spec/pickle_corpus.ts and its twin in the script: ints at every size
  *   boundary, floats with NaN/inf/-0.0, unicode incl. astral and lone surrogates, bytes,
  *   bytearray, nested and empty containers, tuple and frozenset keys, sets, OrderedDict,
- *   shared and recursive references) with every protocol it writes; Node reads each pickle
- *   and compares it with its own corpus;
+ *   shared and recursive references) with every protocol it writes, with its C and its
+ *   pure-Python pickler; Node reads each pickle and compares it with its own corpus;
  * - then reads Node's pickles of the same corpus in every protocol that Python reads, unpickles
  *   each with both the C and the pure-Python unpickler (cPickle and pickle on 2.7), compares
  *   with its own corpus and says OK or FAIL per item.
@@ -43,8 +43,8 @@ for (const py of all) {
       const failures: string[] = [];
       let read = 0;
       for (const line of peer.output) {
-        if (!line.startsWith('P ')) continue;
-        const [, name, proto, hex] = line.split(' ') as [string, string, string, string];
+        if (!line.startsWith('P ') && !line.startsWith('Q ')) continue;
+        const [which, name, proto, hex] = line.split(' ') as [string, string, string, string];
         let why: string | undefined;
         try {
           why = same(loads(Buffer.from(hex, 'hex'), options), TABLE.get(name));
@@ -52,9 +52,9 @@ for (const py of all) {
           why = `loads threw ${String(err)}`;
         }
         read++;
-        if (why) failures.push(`Python ${py.version} -> Node, ${name} protocol ${proto}: ${why}`);
+        if (why) failures.push(`Python ${py.version} (${which === 'P' ? 'C' : 'pure'} pickler) -> Node, ${name} protocol ${proto}: ${why}`);
       }
-      assert.is(read, CORPUS.length * (highest + 1), `Python ${py.version} pickled every item in every protocol`);
+      assert.is(read, 2 * CORPUS.length * (highest + 1), `Python ${py.version} pickled every item in every protocol, with both picklers`);
 
       const lines: string[] = [];
       for (let proto = 0; proto <= highest; proto++) {

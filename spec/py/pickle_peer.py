@@ -3,7 +3,8 @@
 One process per interpreter does both directions:
 
 1. It prints `PROTOCOLS <highest>`, then one line `P <name> <protocol> <hex>` per corpus
-   item and protocol this interpreter writes (pickle.dumps, the C pickler), then `DUMPED`.
+   item and protocol this interpreter writes with the C pickler, and one `Q ...` line with
+   the pure-Python pickler (pickle on 2.7), then `DUMPED`.
 2. It reads lines `<name> <protocol> <hex>` (pickles Node made) from stdin until `END`,
    unpickles each with the C unpickler and the pure-Python one (cPickle and pickle on 2.7),
    compares with its own corpus item (types, values, NaN and -0.0, shared and recursive
@@ -31,6 +32,7 @@ if PY2:
     c_loads = cPickle.loads
     py_loads = pickle.loads
     dumps = cPickle.dumps
+    py_dumps = pickle.dumps
 else:
     text_type = str
     bytes_type = bytes
@@ -38,6 +40,7 @@ else:
     c_loads = pickle.loads
     py_loads = pickle._loads
     dumps = pickle.dumps
+    py_dumps = pickle._dumps
 
 
 def b(*codes):
@@ -223,6 +226,9 @@ def main():
         for name, value in items:
             data = dumps(value, proto)
             say('P', name, proto, binascii.hexlify(data).decode('ascii'))
+            # the pure-Python pickler frames and memoizes its own way
+            data = py_dumps(value, proto)
+            say('Q', name, proto, binascii.hexlify(data).decode('ascii'))
     say('DUMPED')
     sys.stdout.flush()
     count = 0
