@@ -48,8 +48,8 @@ export class Output {
   /** A copy of what was written: small results come from Node's Buffer pool. */
   result(): Buffer {
     const n = this.pos;
-    const out = Buffer.allocUnsafe(n);
     const buf = this.buf;
+    const out = Buffer.allocUnsafe(n);
     if (n <= 64) for (let i = 0; i < n; i++) out[i] = buf[i]!;
     else buf.copy(out, 0, 0, n);
     return out;

@@ -179,7 +179,28 @@ class Writer extends Output {
     if (this.bin) this.byte(op.EMPTY_LIST);
     else this.ascii('(l');
     this.memoize(l);
-    this.items(l, l.length, op.APPEND, op.APPENDS, 'list');
+    const n = l.length;
+    let i = 0;
+    try {
+      if (!this.bin) {
+        for (; i < n; i++) {
+          this.save(l[i]);
+          this.byte(op.APPEND);
+        }
+      } else if (n === 1) {
+        this.save(l[0]);
+        this.byte(op.APPEND);
+      } else {
+        for (; i < n; i++) {
+          if (i % BATCH === 0) this.byte(op.MARK);
+          this.save(l[i]);
+          if ((i + 1) % BATCH === 0 || i + 1 === n) this.byte(op.APPENDS);
+        }
+      }
+    } catch (err) {
+      if (err instanceof PicklingError) err.prefix(`[${i}]`);
+      throw err;
+    }
     this.depth--;
   }
 
