@@ -13,9 +13,8 @@
  *
  * - Heartbeats go out whenever nothing was sent for 250 ms (checked every 125 ms). No byte
  *   from the peer for `timeout` ms (default and minimum 500) emits `timedout(conn, true)`;
- *   the next byte emits
- *   `timedout(conn, false)`. After `max_silence` ms (default 30000; 0 = never) the connection
- *   closes with `Connection timed out.` (yoton only signals).
+ *   the next byte emits `timedout(conn, false)`. After `max_silence` ms (default 30000;
+ *   0 = never) the connection closes with `Connection timed out.` (yoton only signals).
  * - `close(reason)` sends the close package first (yoton means to, but never does), so the
  *   peer reports `Closed from other end.`; `close_on_problem(reason)` just drops the socket.
  * - Each package goes out in one write with TCP_NODELAY on. While the socket's buffer is over
