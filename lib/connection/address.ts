@@ -17,7 +17,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Address, ReportedAddress } from '../engine/address.js';
+import type { Address, ReportedAddress } from '../index.js';
 
 /** An address family, with Python's names. */
 export type Family = 'AF_INET' | 'AF_UNIX' | 'AF_PIPE';

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { TrousersError, type TrousersErrorOptions } from '../engine/errors.js';
+import { TrousersError, type TrousersErrorOptions } from '../index.js';
 
 /**
  * The peer ended the stream at a message boundary: there is nothing more to receive.

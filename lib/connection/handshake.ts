@@ -11,7 +11,7 @@
  */
 
 import { Buffer } from 'node:buffer';
-import type { Engine } from '../engine/engine.js';
+import type { Engine } from '../index.js';
 import { CHALLENGE, create_response, FAILURE, make_challenge, MAX_AUTH_MESSAGE, verify_response, WELCOME, type DigestName } from './auth.js';
 import type { Endpoint } from './endpoint.js';
 import { AuthenticationError, HandshakeTimeoutError, ProtocolError } from './errors.js';

@@ -18,7 +18,7 @@
  */
 
 import { Buffer } from 'node:buffer';
-import type { ReportedAddress } from '../engine/address.js';
+import type { ReportedAddress } from '../index.js';
 import type { Codec } from './codec.js';
 import type { Endpoint } from './endpoint.js';
 import { ConnectionEOFError } from './errors.js';

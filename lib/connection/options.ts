@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Engine } from '../engine/engine.js';
+import { Engine } from '../index.js';
 import type { Family } from './address.js';
 import { DIGESTS, key_bytes, type DigestName } from './auth.js';
 import { resolve_codec, type Codec, type CodecOption } from './codec.js';

@@ -10,7 +10,7 @@
  */
 
 import { Buffer, constants as buffer_constants } from 'node:buffer';
-import { Struct } from '../engine/struct.js';
+import { Struct } from '../index.js';
 
 /** The short header: `!i`, a 4-byte big-endian signed length. */
 export const HEADER: Struct = new Struct('!i');
