@@ -64,6 +64,7 @@ export class PackageStream extends Stream implements WireSink {
   }
 
   override on_connect(): void {
+    this.no_delay = true; // the engine's default; yoton's Nagle stalls are what we avoid
     if (this.role === 'client') this.write(handshake_line(this.own_id, process.pid));
     this.hs_timer = this.engine.defer(HANDSHAKE_TIMEOUT, () => this.fail(STOP.HANDSHAKE_TIMEOUT));
   }
