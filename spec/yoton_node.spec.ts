@@ -28,6 +28,7 @@ import {
   YotonRemoteError,
   YotonTimeoutError,
   call_later,
+  process_events,
   do_request,
   select_sub_channel,
   tuple,
@@ -534,7 +535,7 @@ st('signals, timers and call_later on the engine', async () => {
     assert.equal(got, [], 'emit is asynchronous');
     sig.emit_now(2);
     assert.equal(got, ['h2']);
-    await new Promise((r) => setImmediate(r));
+    await process_events();
     assert.equal(got, ['h2', 'h1']);
     sig.unbind(h);
     sig.emit_now(3);

@@ -171,3 +171,13 @@ export function call_later<A extends unknown[]>(fn: (...args: A) => unknown, tim
   }
   return engine.callback(fn, ...args);
 }
+
+/**
+ * Python yoton's `process_events()`: there, signals, timers and `received` events wait in a
+ * queue until the program pumps it. In Node nothing needs pumping; this resolves after the
+ * next turn of the event loop, by which time the emissions posted so far have run (handy in
+ * tests and when porting code that called it).
+ */
+export function process_events(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

@@ -34,7 +34,7 @@ export {
   decode_object,
   MAX_OBJECT_DEPTH,
 } from './message_types.js';
-export { Signal, Timer, call_later, type Handler } from './events.js';
+export { Signal, Timer, call_later, process_events, type Handler } from './events.js';
 export { RequestServer, do_request } from './clientserver.js';
 export { PackageQueue, DEFAULT_QUEUE_PARAMS, type QueueParams } from './queue.js';
 export {
