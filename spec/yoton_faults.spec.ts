@@ -9,7 +9,7 @@ import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HEADER_SIZE, PubChannel, STOP, SubChannel, encode_package, make_package, type Connection, type Context } from '../lib/yoton/index.js';
+import { BINARY, HEADER_SIZE, PubChannel, STOP, SubChannel, encode_package, make_package, type Connection, type Context } from '../lib/yoton/index.js';
 import { within } from './_helpers.js';
 import { count_control, next, until, World } from './_yoton.js';
 
@@ -144,6 +144,30 @@ faults('close() sends the close package before the end; a stream cut inside a pa
     const closed = next(again.closed);
     raw2.socket.end(header(100n).subarray(0, HEADER_SIZE + 0));
     assert.is((await closed)[1], STOP.EOF);
+  } finally {
+    await w.end();
+  }
+});
+
+faults('a peer that never reads: packages wait in a queue bounded by queue_params; send waits at most 1 s', async () => {
+  const w = new World();
+  try {
+    const A = w.ctx({ queue_params: [20, 'old'] });
+    const pub = new PubChannel(A, 'big', BINARY);
+    const victim = A.bind('localhost:0');
+    await victim.bound();
+    const raw = await w.raw_client(victim.port1);
+    raw.socket.pause(); // never reads again
+    await until(() => victim.is_connected, 'connected');
+    const blob = Buffer.alloc(65536, 1);
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < 300 && victim.queued < 20; i++) sends.push(pub.send(blob));
+    for (let i = 0; i < 50; i++) sends.push(pub.send(blob));
+    assert.is(victim.queued, 20, 'held at maxlen');
+    const t0 = Date.now();
+    await within(Promise.all(sends), 3000, 'sends resolve');
+    assert.ok(Date.now() - t0 < 2000, 'each waits at most about 1 s');
+    assert.ok(victim.is_connected);
   } finally {
     await w.end();
   }
