@@ -24,7 +24,8 @@ import {
   type LoadOptions,
 } from '../lib/pickle/index.js';
 import { TrousersError } from '../lib/index.js';
-import { corpus, same } from './pickle_corpus.js';
+import { corpus, random_value, same } from './pickle_corpus.js';
+import { rng } from './_helpers.js';
 
 const PROTOCOLS = [0, 1, 2, 3, 4, 5] as const;
 const hex = (h: string): Buffer => Buffer.from(h.replace(/\s+/g, ''), 'hex');
@@ -51,6 +52,16 @@ types('every corpus value round-trips through dumps/loads in every protocol', ()
       const why = same(loads(dumps(value, { protocol: p })), value);
       assert.is(why, undefined, `${name}, protocol ${p}: ${why}`);
     }
+  }
+});
+
+types('1000 seeded random values round-trip in every protocol (identity of shared containers included)', () => {
+  const r = rng(1234);
+  for (let i = 0; i < 1000; i++) {
+    const value = random_value(r, 5);
+    const protocol = (i % 6) as 0 | 1 | 2 | 3 | 4 | 5;
+    const why = same(loads(dumps(value, { protocol })), value);
+    assert.is(why, undefined, `value ${i}, protocol ${protocol}: ${why}`);
   }
 });
 

@@ -201,3 +201,86 @@ function find_key(m: Map<unknown, unknown>, k: unknown): unknown {
   for (const key of m.keys()) if (same(key, k, pairs()) === undefined) return key;
   return NOT_FOUND;
 }
+
+/**
+ * A random Python-shaped value from a seeded `r`: every type of the table, nesting up to
+ * `depth`, shared references. Dict keys and set members are only what Python can hash and
+ * never collide in Python (str, int as number, tuples of those, bytes, frozensets of ints;
+ * no bool or float keys, since Python's 1 == 1.0 == True would merge them).
+ */
+export function random_value(r: () => number, depth = 4): unknown {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const shared: unknown[] = [];
+  const key = (): unknown => {
+    switch (Math.floor(r() * 5)) {
+      case 0: return random_string(r, 8);
+      case 1: return Math.floor(r() * 2000) - 1000;
+      case 2: return tuple<unknown>(random_string(r, 4), Math.floor(r() * 100));
+      case 3: return Buffer.concat([Buffer.from([0xff]), Buffer.from(random_string(r, 6), 'latin1')]); // never equal to a str, even in Python 2
+      default: return new FrozenSet([Math.floor(r() * 10), 10 + Math.floor(r() * 10)]);
+    }
+  };
+  const scalar = (): unknown => {
+    switch (Math.floor(r() * 11)) {
+      case 0: return null;
+      case 1: return r() < 0.5;
+      case 2: return Math.floor(r() * 512) - 256;
+      case 3: return int(BigInt(Math.floor(r() * 2 ** 30)) ** BigInt(1 + Math.floor(r() * 5)) * (r() < 0.5 ? -1n : 1n));
+      case 4: return float(pick([0.5, -1e-300, 1e300 * 7.1, NaN, Infinity, -Infinity, Math.PI, r() * 1e6 - 5e5])); // 7.1e300 is integral: float() keeps it a float
+      case 5: return float(pick([0, -0, 3, -(2 ** 60), 1e16]));
+      case 6:
+      case 7: return random_string(r, 40);
+      case 8: return Buffer.from(Array.from({ length: Math.floor(r() * 40) }, () => Math.floor(r() * 256)));
+      case 9: return new ByteArray(Array.from({ length: Math.floor(r() * 10) }, () => Math.floor(r() * 256)));
+      default: return 2 ** 31 + Math.floor(r() * 2 ** 20);
+    }
+  };
+  const make = (d: number): unknown => {
+    if (d <= 0 || r() < 0.35) return scalar();
+    if (shared.length > 0 && r() < 0.1) return pick(shared);
+    const n = Math.floor(r() * 6);
+    let v: unknown;
+    switch (Math.floor(r() * 5)) {
+      case 0: v = Array.from({ length: n }, () => make(d - 1)); break;
+      case 1: v = tuple(...Array.from({ length: n }, () => make(d - 1))); break;
+      case 2: {
+        const m = new Map<unknown, unknown>();
+        for (let i = 0; i < n; i++) m.set(key(), make(d - 1));
+        // keys that are equal in Python (two equal tuples) would merge there: keep one of each
+        v = dedupe(m);
+        break;
+      }
+      case 3: v = new Set<unknown>([...Array.from({ length: n }, () => random_string(r, 5)), Math.floor(r() * 50)]); break;
+      default: v = new FrozenSet(Array.from({ length: n }, () => Math.floor(r() * 1000)));
+    }
+    if (!(v instanceof Tuple) && !(v instanceof FrozenSet)) shared.push(v);
+    return v;
+  };
+  return make(depth);
+}
+
+function dedupe(m: Map<unknown, unknown>): Map<unknown, unknown> {
+  const out = new Map<unknown, unknown>();
+  const seen: unknown[] = [];
+  for (const [k, v] of m) {
+    if (seen.some((s) => same(s, k) === undefined)) continue;
+    seen.push(k);
+    out.set(k, v);
+  }
+  return out;
+}
+
+/** A random string of up to `max` UTF-16 units: ASCII, Latin-1, BMP, astral pairs, lone surrogates. */
+export function random_string(r: () => number, max: number): string {
+  let s = '';
+  const n = Math.floor(r() * (max + 1));
+  for (let i = 0; i < n; i++) {
+    const kind = r();
+    if (kind < 0.6) s += String.fromCharCode(32 + Math.floor(r() * 95));
+    else if (kind < 0.75) s += String.fromCharCode(0x80 + Math.floor(r() * 0x80));
+    else if (kind < 0.9) s += String.fromCharCode(0x100 + Math.floor(r() * 0xd700));
+    else if (kind < 0.97) s += String.fromCodePoint(0x10000 + Math.floor(r() * 0xfffff));
+    else s += String.fromCharCode(0xdc00 + Math.floor(r() * 0x400)); // a lone low surrogate
+  }
+  return s;
+}

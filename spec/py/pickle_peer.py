@@ -9,7 +9,9 @@ One process per interpreter does both directions:
    unpickles each with the C unpickler and the pure-Python one (cPickle and pickle on 2.7),
    compares with its own corpus item (types, values, NaN and -0.0, shared and recursive
    references) and prints `OK <name> <protocol>` or `FAIL <name> <protocol> <why>`; then
-   `CHECKED <count>` and exits.
+   `CHECKED <count>` and exits. A line `R <index> <protocol> <hex>` instead is loaded and
+   pickled again in <protocol>, printed as `R <index> <hex>` (a round trip of Node's random
+   values through Python).
 
 The corpus here and CORPUS in spec/pickle_live.spec.ts are the same values in the same order.
 """
@@ -236,6 +238,12 @@ def main():
         line = sys.stdin.readline()
         if not line or line.strip() == 'END':
             break
+        if line.startswith('R '):
+            # a round trip: load Node's pickle, pickle it again in the protocol asked
+            _, index, out_proto, hexdata = line.split()
+            value = c_loads(binascii.unhexlify(hexdata.encode('ascii')))
+            say('R', index, binascii.hexlify(dumps(value, int(out_proto))).decode('ascii'))
+            continue
         name, proto, hexdata = line.split()
         data = binascii.unhexlify(hexdata.encode('ascii'))
         want = table[name]
