@@ -128,11 +128,8 @@ async function run_process<R>(p: CspProcess<R>): Promise<R> {
   }
 }
 
-async function join_spawned(list: Promise<unknown>[]): Promise<void> {
-  while (list.length > 0) {
-    const batch = list.splice(0);
-    await Promise.allSettled(batch);
-  }
+async function join_spawned(set: Set<Promise<unknown>>): Promise<void> {
+  while (set.size > 0) await Promise.allSettled([...set]);
 }
 
 type Procs = (CspProcess | readonly CspProcess[])[];
@@ -160,7 +157,8 @@ export async function Parallel(...procs: Procs): Promise<unknown[]> {
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
 }
 
-const top_spawned: Promise<unknown>[] = [];
+/** Spawned processes still running (each removes itself when it ends). */
+const top_spawned = new Set<Promise<unknown>>();
 
 /**
  * Starts the processes and returns at once. `shutdown()` waits for them; errors they throw
@@ -171,11 +169,14 @@ export function Spawn(...procs: Procs): Promise<void> {
   const list = flatten(procs);
   const mine: Promise<unknown>[] = [];
   for (const p of list) {
-    const done = p.start().catch((err: unknown) => {
-      dispatcher().report(err);
-    });
+    const done: Promise<unknown> = p
+      .start()
+      .catch((err: unknown) => {
+        dispatcher().report(err);
+      })
+      .finally(() => top_spawned.delete(done));
     mine.push(done);
-    top_spawned.push(done);
+    top_spawned.add(done);
   }
   return Promise.all(mine).then(() => undefined);
 }
@@ -287,7 +288,16 @@ async function ready_all(value: unknown): Promise<void> {
  * hosted here, then closes the listening socket and every connection. Afterwards nothing
  * is left open; channels made later start a new node.
 " */
-export async function shutdown(): Promise<void> {
+export function shutdown(): Promise<void> {
+  shutting ??= shut_down().finally(() => {
+    shutting = null;
+  });
+  return shutting;
+}
+
+let shutting: Promise<void> | null = null;
+
+async function shut_down(): Promise<void> {
   await join_spawned(top_spawned);
   const d = existing_dispatcher();
   if (d === null) return;
