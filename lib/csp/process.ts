@@ -286,8 +286,9 @@ async function ready_all(value: unknown): Promise<void> {
  * running operations, tells every remote channel used that this process leaves, removes
  * every channel reference, waits until no process anywhere holds a reference to a channel
  * hosted here, then closes the listening socket and every connection. Afterwards nothing
- * is left open; channels made later start a new node.
-" */
+ * is left open; channels made later start a new node. A call while one runs returns the
+ * same promise.
+ */
 export function shutdown(): Promise<void> {
   shutting ??= shut_down().finally(() => {
     shutting = null;
