@@ -11,6 +11,10 @@ import * as op from './opcodes.js';
 import { encode_raw_unicode_escape, encode_utf8_surrogatepass, fast, float_repr, has_lone_surrogate } from './text.js';
 import type { ByteArray } from './types.js';
 
+/** Dict keys written before keys are memoized; keys longer than KEY_MEMO_MAX never are. */
+const KEYS_BEFORE_MEMO = 64;
+const KEY_MEMO_MAX = 64;
+
 /** How many memoized containers are kept in an array, searched linearly, before a Map. */
 const SMALL_MEMO = 16;
 
@@ -34,6 +38,13 @@ export class Output {
   protected readonly few_ids: number[] = [];
   protected many: Map<object, number> | null = null;
   protected global_memo: Map<string, number> | null = null;
+  /**
+   * Dict keys memoized by value once a pickle has written KEYS_BEFORE_MEMO of them (so records
+   * with the same keys name each key once, as Python's memo of interned strings does, and
+   * small messages pay nothing).
+   */
+  private key_memo: Map<string, number> | null = null;
+  private keys_written = 0;
   protected next_memo = 0;
 
   start(protocol: number, max_depth: number): void {
@@ -61,6 +72,8 @@ export class Output {
     this.few_ids.length = 0;
     this.many = null;
     this.global_memo = null;
+    this.key_memo = null;
+    this.keys_written = 0;
     if (this.buf.length > 16 * 1024 * 1024) return false;
     return true;
   }
@@ -232,6 +245,31 @@ export class Output {
     f64[0] = v;
     if (LITTLE_ENDIAN) for (let i = 7; i >= 0; i--) buf[this.pos++] = f64_bytes[i]!;
     else for (let i = 0; i < 8; i++) buf[this.pos++] = f64_bytes[i]!;
+  }
+
+  /** A dict key: a str, memoized by value in large pickles. */
+  protected key(k: string): void {
+    if (k.length > KEY_MEMO_MAX) {
+      this.str(k);
+      return;
+    }
+    let memo = this.key_memo;
+    if (memo === null) {
+      if (++this.keys_written <= KEYS_BEFORE_MEMO) {
+        this.str(k);
+        return;
+      }
+      memo = this.key_memo = new Map();
+    }
+    const seen = memo.get(k);
+    if (seen !== undefined) {
+      this.get(seen);
+      return;
+    }
+    this.str(k);
+    const i = this.next_memo++;
+    memo.set(k, i);
+    this.put(i);
   }
 
   protected str(s: string): void {

@@ -296,7 +296,7 @@ class Writer extends Output {
       m.forEach((v, k) => {
         at = k;
         if (batched && i % BATCH === 0) this.byte(op.MARK);
-        if (typeof k === 'string') this.str(k);
+        if (typeof k === 'string') this.key(k);
         else this.save(k);
         this.save(v);
         i++;
@@ -325,7 +325,7 @@ class Writer extends Output {
     try {
       if (!this.bin || n === 1) {
         for (; i < n; i++) {
-          this.str(keys[i]!);
+          this.key(keys[i]!);
           this.save(o[keys[i]!]);
           this.byte(op.SETITEM);
         }
@@ -334,7 +334,7 @@ class Writer extends Output {
           this.byte(op.MARK);
           const stop = Math.min(n, start + BATCH);
           for (i = start; i < stop; i++) {
-            this.str(keys[i]!);
+            this.key(keys[i]!);
             this.save(o[keys[i]!]);
           }
           this.byte(op.SETITEMS);
