@@ -88,38 +88,31 @@ export class ChannelHome<M> extends HomeRules<M> {
    */
   private fast(proc: ProcRef, seq: number, write: boolean, msg: M, ack: boolean): boolean {
     const port = this.port;
-    if (port.try_acquire === undefined || this.poisoned || this.retired || proc.addr !== '') return false;
+    if (port.peek === undefined || port.commit === undefined || this.poisoned || this.retired || proc.addr !== '') return false;
     const others = write ? this.readqueue : this.writequeue;
     for (let i = 0; i < others.length; i++) {
       const o = others[i]!;
       const other = o.proc;
       if (o.busy === true || other.id === proc.id) continue;
       if (other.addr !== '') return false;
-      // Locks in id order, as in offer().
-      const mine_first = proc.id < other.id;
-      const g1 = port.try_acquire(mine_first ? proc : other);
-      if (g1 === undefined) return false;
-      const s1 = g1 === null ? FAIL : g1.seq !== (mine_first ? seq : o.seq) ? FAIL : g1.state;
-      const g2 = port.try_acquire(mine_first ? other : proc);
-      if (g2 === undefined) {
-        if (g1 !== null) port.release(mine_first ? proc : other);
-        return false;
-      }
-      const s2 = g2 === null ? FAIL : g2.seq !== (mine_first ? o.seq : seq) ? FAIL : g2.state;
-      const mine_state = mine_first ? s1 : s2;
-      const other_state = mine_first ? s2 : s1;
+      // Both locks are free and nothing runs in between: taking them (in id order),
+      // committing and releasing them would change nothing else.
+      const g_mine = port.peek(proc);
+      if (g_mine === undefined) return false;
+      const mine_state = g_mine === null || g_mine.seq !== seq ? FAIL : g_mine.state;
+      const g_other = port.peek(other);
+      if (g_other === undefined) return false;
+      const other_state = g_other === null || g_other.seq !== o.seq ? FAIL : g_other.state;
       const success = mine_state === READY && other_state === READY;
       if (success) {
         if (write) {
-          port.notify(other, this.name, msg);
-          port.notify_writer(proc, this.name);
+          port.commit(other, this.name, msg, true);
+          port.commit(proc, this.name, undefined, false);
         } else {
-          port.notify(proc, this.name, o.msg as M);
-          port.notify_writer(other, this.name);
+          port.commit(proc, this.name, o.msg as M, true);
+          port.commit(other, this.name, undefined, false);
         }
       }
-      if (g2 !== null) port.release(mine_first ? other : proc);
-      if (g1 !== null) port.release(mine_first ? proc : other);
       if (success || other_state !== READY) {
         if (i === 0) others.shift();
         else others.splice(i, 1);

@@ -84,6 +84,17 @@ export class HomeEntry implements LockPort<Msg> {
     return lock.acquire(this.holder) as Grant;
   }
 
+  peek(proc: ProcRef): Grant | null | undefined {
+    if (proc.addr !== '') return undefined;
+    const lock = this.local(proc);
+    if (lock === undefined) return null;
+    return lock.peek();
+  }
+
+  commit(proc: ProcRef, result_id: string, msg: Msg | undefined, reader: boolean): void {
+    this.local(proc)?.commit(result_id, msg, reader);
+  }
+
   /** ACCEPT_LOCK or UNAVAILABLE from the remote process(es) at `from`. */
   on_reply(h: Header, from: string): void {
     const list = this.pending.get(from);

@@ -65,6 +65,15 @@ export interface LockPort<M> {
    * Lets a home commit a purely local rendezvous without suspending.
    */
   try_acquire?(proc: ProcRef): Grant | null | undefined;
+  /**
+   * Optional: the state of a local process whose lock is free, read without taking it
+   * (undefined when that cannot be done). The caller then decides and commits with
+   * {@link LockPort.commit} in the same synchronous run, which is what taking, committing
+   * and releasing the free lock would do, without the bookkeeping.
+   */
+  peek?(proc: ProcRef): Grant | null | undefined;
+  /** Optional: commits a process just peeked (its lock still free): a reader with `msg`, a writer without. */
+  commit?(proc: ProcRef, result_id: string, msg: M | undefined, reader: boolean): void;
   /** Optional: tells a (local) writer its message could not be delivered. */
   refuse?(proc: ProcRef, seq: number, err: unknown): void;
   /** Optional: reports a problem no process can be told about. */

@@ -135,6 +135,29 @@ export class ProcessLock<M = unknown> {
     return new Promise<Grant>((grant) => this.waiting.push({ holder, grant }));
   }
 
+  /**
+   * The state and sequence number while the lock is free (undefined while it is held), for
+   * a home that decides and commits in the same synchronous run (see {@link ProcessLock.commit}).
+   */
+  peek(): Grant | undefined {
+    if (this.holder !== null) return undefined;
+    const g = this.grant;
+    g.state = this.state;
+    g.seq = this.seq;
+    return g;
+  }
+
+  /** Commits while the lock is free, as take + notify + release would. Returns false when not READY or held. */
+  commit(result_id: string, msg: M | undefined, has_msg: boolean): boolean {
+    if (this.holder !== null || this.state !== READY) return false;
+    this.result_id = result_id;
+    this.result = msg;
+    this.has_result = has_msg;
+    this.state = SUCCESS;
+    this.wake_up();
+    return true;
+  }
+
   /** Takes the lock for `holder` and calls `grant` with the grant (now or once free). */
   acquire_then(holder: string, grant: (g: Grant) => void): void {
     if (this.holder === null) {
