@@ -10,6 +10,8 @@
  * | pub/sub 64 KiB | publishes N 64 KiB binaries, the same | messages/s, MB/s |
  * | req/rep | N calls of `ping(i)` one after the other | calls/s, p50 and p99 latency |
  *
+ * A third run puts a Node client against the Python server, to show what mixing costs.
+ *
  * Throughput is end to end: from the first send until the server has received the last
  * message and said so. Run: `npm run bench:yoton` (or
  * `node dist/bench/yoton_bench.js [--quick]`). About 15 s; Python's req/rep is slow (yoton
@@ -41,6 +43,8 @@ interface Counts {
 }
 const NODE: Counts = QUICK ? { small_n: 50000, big_n: 2000, rr_n: 2000 } : { small_n: 300000, big_n: 10000, rr_n: 10000 };
 const PY: Counts = QUICK ? { small_n: 5000, big_n: 500, rr_n: 5 } : { small_n: 20000, big_n: 2000, rr_n: 15 };
+/** Calls a Node client makes of a Python replier. */
+const MIXED_RR = QUICK ? 100 : 300;
 
 /** What a client measured. */
 interface Figures {
@@ -222,13 +226,27 @@ async function python_side(): Promise<Figures | string> {
   return { small_rate, big_rate, rr_rate, p50, p99 };
 }
 
+/** A Node client against a Python yoton server: what mixing costs (Python still writes in two sends). */
+async function mixed_side(): Promise<Figures | string> {
+  if (!fs.existsSync(path.join(YOTON_DIR, 'yoton', '__init__.py'))) return 'no Python yoton';
+  const free = 20000 + Math.floor(Math.random() * 20000);
+  const server = run('python3', ['-c', PY_SCRIPT, YOTON_DIR, 'server', String(PY.small_n), String(PY.big_n), String(free)]);
+  const port = Number((await first(server.lines, 'PORT ')).split(' ')[1]);
+  const client = run(process.execPath, [SELF, 'client', String(port), String(PY.small_n), String(PY.big_n), String(MIXED_RR)]);
+  const line = await first(client.lines, 'FIGURES ');
+  server.child.kill();
+  const [small_rate, big_rate, rr_rate, p50, p99] = line.split(' ').slice(1).map(Number) as [number, number, number, number, number];
+  return { small_rate, big_rate, rr_rate, p50, p99 };
+}
+
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
   const role = process.argv[2];
   if (role === 'server') return node_server();
   if (role === 'client') {
-    const f = await node_client(Number(process.argv[3]), NODE);
+    const counts = process.argv[4] ? { small_n: Number(process.argv[4]), big_n: Number(process.argv[5]), rr_n: Number(process.argv[6]) } : NODE;
+    const f = await node_client(Number(process.argv[3]), counts);
     console.log(`FIGURES ${f.small_rate} ${f.big_rate} ${f.rr_rate} ${f.p50} ${f.p99}`);
     return;
   }
@@ -238,6 +256,7 @@ async function main(): Promise<void> {
   }, 120000);
   const node = await node_side();
   const py = await python_side();
+  const mixed = await mixed_side();
   clearTimeout(guard);
   const mb = (rate: number): number => (rate * 65536) / 1e6;
   const cell = (f: Figures | string, pick: (f: Figures) => string): string => (typeof f === 'string' ? f : pick(f));
@@ -249,6 +268,14 @@ async function main(): Promise<void> {
   console.log(`| pub/sub 64 KiB, msgs/s | ${fmt(node.big_rate)} (${fmt(mb(node.big_rate))} MB/s) | ${cell(py, (f) => `${fmt(f.big_rate)} (${fmt(mb(f.big_rate))} MB/s)`)} | ${ratio((f) => f.big_rate)} |`);
   console.log(`| req/rep, calls/s | ${fmt(node.rr_rate)} | ${cell(py, (f) => fmt(f.rr_rate, 1))} | ${ratio((f) => f.rr_rate)} |`);
   console.log(`| req/rep p50 / p99, ms | ${fmt(node.p50, 3)} / ${fmt(node.p99, 3)} | ${cell(py, (f) => `${fmt(f.p50, 1)} / ${fmt(f.p99, 1)}`)} | |`);
+  console.log('\nNode client -> Python yoton server (the same cases, Python counts):\n');
+  console.log(`| pub/sub 32 B, msgs/s | pub/sub 64 KiB, msgs/s | req/rep calls/s | req/rep p50 / p99, ms |`);
+  console.log('|---|---|---|---|');
+  console.log(
+    typeof mixed === 'string'
+      ? `| ${mixed} | | | |`
+      : `| ${fmt(mixed.small_rate)} | ${fmt(mixed.big_rate)} | ${fmt(mixed.rr_rate)} | ${fmt(mixed.p50, 2)} / ${fmt(mixed.p99, 2)} |`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -173,6 +173,33 @@ faults('a peer that never reads: packages wait in a queue bounded by queue_param
   }
 });
 
+faults('a header that comes alone is answered at once (so a Python peer\'s Nagle releases its payload)', async () => {
+  const w = new World();
+  try {
+    const A = w.ctx();
+    const sub = new SubChannel(A, 'nudge');
+    const victim = A.bind('localhost:0');
+    await victim.bound();
+    const raw = await w.raw_client(victim.port1);
+    await until(() => victim.is_connected, 'connected');
+    const t0 = Date.now();
+    for (let i = 1; i <= 5; i++) {
+      const p = make_package(Buffer.from(`m${i}`), sub._slot_in_h, 77n);
+      p.source_seq = BigInt(i);
+      const bytes = encode_package(p);
+      const before = count_control(raw.received(), 0n);
+      raw.socket.write(bytes.subarray(0, HEADER_SIZE));
+      await until(() => count_control(raw.received(), 0n) > before, `heartbeat after header ${i}`, 1000);
+      raw.socket.write(bytes.subarray(HEADER_SIZE));
+      assert.is(await within(sub.recv(), 1000), `m${i}`);
+    }
+    // Periodic heartbeats alone would need over a second for five.
+    assert.ok(Date.now() - t0 < 600, `answered at once (${Date.now() - t0} ms for five)`);
+  } finally {
+    await w.end();
+  }
+});
+
 faults("Python's right-padded handshake id is corrected by the peer's first package", async () => {
   const w = new World();
   try {

@@ -375,6 +375,14 @@ export class Connection implements PackageOwner {
     this.close_on_problem(reason);
   }
 
+  /** @internal PackageOwner: a header came alone; a heartbeat carries our ACK back now. */
+  _nudge(): void {
+    const stream = this.stream;
+    if (stream === null || this.congested) return;
+    this.sent = true;
+    stream.write(HEARTBEAT);
+  }
+
   /** @internal PackageOwner: the socket's buffer drained. */
   _writable(): void {
     this.congested = false;

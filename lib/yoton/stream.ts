@@ -33,6 +33,8 @@ export interface PackageOwner {
   _stream_stopped(stream: PackageStream, reason: string): void;
   /** The write buffer drained below its low water mark. */
   _writable(): void;
+  /** A header came alone: answer at once (a heartbeat) so the peer's Nagle lets its payload go. */
+  _nudge(): void;
 }
 
 /** @internal A yoton peer connection's socket. */
@@ -70,8 +72,13 @@ export class PackageStream extends Stream implements WireSink {
   }
 
   override on_read(chunk: Buffer): void {
-    this.owner?._data_arrived();
+    const owner = this.owner;
+    owner?._data_arrived();
     this.wire.feed(chunk);
+    // Python yoton sends a header and its payload in two sends without TCP_NODELAY: Nagle
+    // holds the payload until the header is ACKed, and our kernel delays that ACK (~40 ms).
+    // A heartbeat now carries the ACK at once.
+    if (owner !== null && this.wire.header_only) owner._nudge();
   }
 
   /** WireSink: the handshake line. */

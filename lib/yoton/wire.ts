@@ -210,6 +210,11 @@ export class WireReader {
     return this.buffered;
   }
 
+  /** True when a header has arrived and not one byte of its payload yet. */
+  get header_only(): boolean {
+    return this.mode === 'body' && this.buffered === 0;
+  }
+
   /** Stops reading: nothing more is delivered (used once a handshake fails or on close). */
   stop(): void {
     this.mode = 'stopped';
