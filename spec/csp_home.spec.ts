@@ -21,7 +21,7 @@ interface World {
   pending: (() => void)[];
 }
 
-function world(capacity = 0, async_locks = false): World {
+function world(capacity = 0, async_locks = false, peek = false): World {
   const locks = new Map<string, ProcessLock<string>>();
   const log: string[] = [];
   const pending: (() => void)[] = [];
@@ -61,6 +61,14 @@ function world(capacity = 0, async_locks = false): World {
       log.push(`quit ${p.id}`);
     },
   };
+  if (peek) {
+    // The synchronous local path: free locks are read and committed without being taken.
+    port.peek = (p) => (locks.has(p.id) ? lock(p).peek() : null);
+    port.commit = (p, result, msg, reader) => {
+      log.push(`commit ${p.id} ${reader ? String(msg) : '-'}`);
+      lock(p).commit(result, msg, reader);
+    };
+  }
   const home = new ChannelHome<string>('A', capacity, port);
   return {
     home,
@@ -282,6 +290,38 @@ test('the process lock: one holder at a time, FIFO, only the holder commits', as
   lock.begin();
   lock.fail(new Error('lost'));
   assert.is(lock.state, FAIL);
+});
+
+test('the synchronous path (peek / commit) gives the same outcomes: rendezvous, stale requests, self, two homes', () => {
+  const w = world(0, false, true);
+  const wr = begin(w, 'b-writer');
+  const rd = begin(w, 'a-reader');
+  w.home.submit({ op: 'post_write', proc: wr.p, seq: wr.lock.seq, msg: 'hello', ack: false });
+  w.home.submit({ op: 'post_read', proc: rd.p, seq: rd.lock.seq, ack: true });
+  assert.equal(w.log, ['commit a-reader hello', 'commit b-writer -', 'ack a-reader']);
+  assert.is(rd.lock.result, 'hello');
+  // stale and self
+  const old = begin(w, 'p1');
+  w.home.submit({ op: 'post_read', proc: old.p, seq: old.lock.seq, ack: false });
+  old.lock.begin();
+  w.home.submit({ op: 'post_write', proc: old.p, seq: old.lock.seq, msg: 'self', ack: false });
+  const r2 = begin(w, 'p2');
+  w.home.submit({ op: 'post_read', proc: r2.p, seq: r2.lock.seq, ack: false });
+  assert.is(r2.lock.result, 'self', 'p1 never met itself');
+  assert.is(w.home.state.queued_reads, 1, 'the stale read waits until someone offers to it');
+  const w3 = begin(w, 'p3');
+  w.home.submit({ op: 'post_write', proc: w3.p, seq: w3.lock.seq, msg: 'x', ack: false });
+  assert.is(w.home.state.queued_reads, 0, 'offered to, the stale read was dropped');
+  assert.is(w3.lock.state, READY);
+  assert.is(w.home.state.queued_writes, 1);
+  w.home.submit({ op: 'leave', proc: w3.p });
+  // a held lock (a remote home mid-offer) sends the post down the slow path: nothing is lost
+  const held = begin(w, 'h');
+  held.lock.acquire('elsewhere');
+  const x = begin(w, 'x');
+  w.home.submit({ op: 'post_write', proc: held.p, seq: held.lock.seq, msg: 'late', ack: false });
+  w.home.submit({ op: 'post_read', proc: x.p, seq: x.lock.seq, ack: false });
+  assert.is(x.lock.state, READY, 'waits for the lock');
 });
 
 test.run();
