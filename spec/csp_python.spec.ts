@@ -186,6 +186,37 @@ for (const py of have_pycsp ? alt_pythons.filter((p) => /^(2\.7|3\.9)\./.test(p.
   });
 }
 
+if (have_pycsp && machine !== null) {
+  test(`python ${machine.version}: the worker pool example, fed by the example's Python producer`, async () => {
+    const { serve } = await import('../examples/csp_worker_pool.js');
+    let peer: Peer | null = null;
+    try {
+      await within(
+        serve(3, ([host, port]) => {
+          const saved = Object.keys(ENV).map((k) => [k, process.env[k]] as const);
+          Object.assign(process.env, ENV);
+          peer = new Peer(machine.exe, [path.resolve(PY_DIR, '../../examples/csp_producer.py'), host, String(port), '12']);
+          for (const [k, v] of saved) {
+            if (v === undefined) delete process.env[k];
+            else process.env[k] = v;
+          }
+        }, false),
+        15000,
+        'worker pool',
+      );
+      const p = peer as Peer | null;
+      assert.ok(p !== null);
+      const line = await within(p!.line('python:'), 10000, 'producer summary');
+      assert.match(line, /^python: 12 results from 1 Node worker processes; first: 'JOB NUMBER 0'$/);
+      await within(shutdown(), 15000, 'node shutdown');
+      assert.is(await p!.exited, 0, p!.errors);
+    } finally {
+      await (peer as Peer | null)?.kill();
+      await shutdown();
+    }
+  });
+}
+
 if (!have_pycsp || host_pythons.length === 0) {
   test('pycsp peers (skipped: pycsp or Python not found)', () => {
     console.log(`  csp python: skipped (pycsp at ${PYCSP}: ${have_pycsp}, pythons: ${all.length})`);
