@@ -101,6 +101,8 @@ export class Connection implements PackageOwner {
   private drain_waiters: (() => void)[] = [];
   private ticker: EngineTimer | null = null;
   private sent = false;
+  /** @internal Packages written (heartbeats included). */
+  _writes = 0;
   private quiet_ticks = 0;
   private got_data = false;
   private last_recv = 0;
@@ -380,6 +382,7 @@ export class Connection implements PackageOwner {
     const stream = this.stream;
     if (stream === null || this.congested) return;
     this.sent = true;
+    this._writes++;
     stream.write(HEARTBEAT);
   }
 
@@ -397,6 +400,7 @@ export class Connection implements PackageOwner {
     const stream = this.stream;
     if (stream !== null && !this.congested && this.out.length === 0) {
       this.sent = true;
+      this._writes++;
       if (!stream.write(encode_package(p))) this.congested = true;
       return false;
     }
@@ -422,6 +426,7 @@ export class Connection implements PackageOwner {
     if (stream === null) return;
     while (!this.congested && this.out.length > 0) {
       this.sent = true;
+      this._writes++;
       if (!stream.write(encode_package(this.out.shift()!))) this.congested = true;
     }
     if (this.out.length === 0) this.wake_drain_waiters();

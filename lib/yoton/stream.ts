@@ -33,8 +33,10 @@ export interface PackageOwner {
   _stream_stopped(stream: PackageStream, reason: string): void;
   /** The write buffer drained below its low water mark. */
   _writable(): void;
-  /** A header came alone: answer at once (a heartbeat) so the peer's Nagle lets its payload go. */
+  /** Answer at once (a heartbeat), so the peer's Nagle lets its next send go. */
   _nudge(): void;
+  /** Packages written so far (to tell whether a read was answered). */
+  readonly _writes: number;
 }
 
 /** @internal A yoton peer connection's socket. */
@@ -45,6 +47,8 @@ export class PackageStream extends Stream implements WireSink {
   private hs_timer: EngineTimer | null = null;
   private hs_done = false;
   private error: Error | null = null;
+  /** The peer splits header and payload under Nagle (Python yoton). */
+  private nagle_peer = false;
 
   /**
    * @param options - the engine and, for accepted connections, the socket
@@ -73,12 +77,20 @@ export class PackageStream extends Stream implements WireSink {
 
   override on_read(chunk: Buffer): void {
     const owner = this.owner;
-    owner?._data_arrived();
+    if (owner === null) {
+      this.wire.feed(chunk);
+      return;
+    }
+    owner._data_arrived();
+    const writes = owner._writes;
     this.wire.feed(chunk);
     // Python yoton sends a header and its payload in two sends without TCP_NODELAY: Nagle
-    // holds the payload until the header is ACKed, and our kernel delays that ACK (~40 ms).
-    // A heartbeat now carries the ACK at once.
-    if (owner !== null && this.wire.header_only) owner._nudge();
+    // holds each small send until the one before is ACKed, and our kernel delays ACKs
+    // (~40 ms) when we have nothing to say. A peer whose header came alone is such a peer:
+    // from then on every read it sends us that we did not answer gets a heartbeat, which
+    // carries the ACK at once.
+    if (this.wire.header_only) this.nagle_peer = true;
+    if (this.nagle_peer && owner._writes === writes) owner._nudge();
   }
 
   /** WireSink: the handshake line. */
