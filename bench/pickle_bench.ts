@@ -7,12 +7,14 @@
  * | small | 2000 messages of a few fields (a dict of an int, str, list, bool, tuple)    |
  * | large | one nested message: a dict holding 20000 dicts of 6 fields (about 1.3 MB)   |
  *
- * Every figure is the best of 3 rounds of about `--seconds` (default 0.3) each. Pickles are
+ * Every figure is the best of `--rounds` (default 5) rounds of about `--seconds` (default 0.3)
+ * each: the best, not the mean, because the machine may be shared. Pickles are
  * protocol 2 (the codec's default; what PyCSP and Python 2 use). Python runs as a child
  * process on a file of the pickles Node wrote, under both `/usr/bin/python3` and the `python3`
  * on PATH (pyenv) when they differ; the faster one is the reference.
  *
- * Run: `npm run bench:pickle` (or `node dist/bench/pickle_bench.js [--seconds=0.3]`).
+ * Run: `npm run bench:pickle` (or `node dist/bench/pickle_bench.js [--seconds=0.3] [--rounds=5]`);
+ * about 35 s with the defaults.
  * Prints a markdown table and the ratios the issue asks for:
  * - loads / Python's C pickle.loads (target >= 0.5),
  * - dumps / (JSON.stringify + UTF-8 encoding) of the same data (target >= 1).
@@ -34,6 +36,7 @@ const arg = (name: string, fallback: number): number => {
   return a ? Number(a.split('=')[1]) : fallback;
 };
 const SECONDS = Math.min(3, Math.max(0.05, arg('seconds', 0.3)));
+const ROUNDS = Math.min(20, Math.max(1, Math.floor(arg('rounds', 5))));
 
 // ------------------------------------------------------------------ data
 
@@ -63,11 +66,11 @@ function large_message(): { py: Map<string, unknown>; plain: Record<string, unkn
 
 // ------------------------------------------------------------------ timing
 
-/** Items per second: best of 3 rounds of about SECONDS each. */
+/** Items per second: best of ROUNDS rounds of about SECONDS each. */
 function rate(items: number, fn: () => void): number {
   let best = 0;
   fn(); // warm up
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     let done = 0;
     const start = performance.now();
     let elapsed = 0;
@@ -97,7 +100,7 @@ interface PyResult {
 }
 
 function run_python(exe: string, file: string): PyResult | string {
-  const r = spawnSync(exe, [PEER, file, String(SECONDS)], { encoding: 'utf8', timeout: 120000 });
+  const r = spawnSync(exe, [PEER, file, String(SECONDS), String(ROUNDS)], { encoding: 'utf8', timeout: 120000 });
   if (r.error) return `${exe}: ${r.error.message}`;
   if (r.status !== 0) return `${exe}: exit ${r.status}: ${r.stderr.slice(-500)}`;
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as PyResult;
@@ -173,7 +176,7 @@ function main(): void {
   }
 
   const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
-  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}; best of 3 rounds of ${SECONDS} s`);
+  console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'}; best of ${ROUNDS} rounds of ${SECONDS} s`);
   console.log(`small: ${small.py.length} messages, ${(small_bytes / small.py.length).toFixed(0)} B each as pickle; large: one message, ${(large_pickle.length / MB).toFixed(2)} MB as pickle\n`);
   console.log('| codec | small msgs/s | small MB/s | large msgs/s | large MB/s |');
   console.log('|---|---:|---:|---:|---:|');

@@ -1,11 +1,11 @@
 """Python's C pickle on the bytes trousers' pickle benchmark made (bench/pickle_bench.ts).
 
-    python3 pickle_bench_peer.py FILE SECONDS
+    python3 pickle_bench_peer.py FILE SECONDS [ROUNDS]
 
 FILE holds pickles, each as a 4-byte big-endian length and the bytes: first the count of
 small messages as one pickle (an int), then the small messages, then the large message.
 For each case it times pickle.loads of the same bytes, and pickle.dumps (protocol 2) of the
-values loaded, best of 3 rounds of about SECONDS each, and prints one JSON line:
+values loaded, best of ROUNDS (default 3) rounds of about SECONDS each, and prints one JSON line:
 {"version": ..., "small": {"loads": s_per_round, "dumps": ..., "count": n, "bytes": b}, "large": {...}}
 """
 import json
@@ -26,10 +26,10 @@ def read_all(path):
     return out
 
 
-def best_rate(fn, items, seconds):
-    """Items per second: the best of 3 rounds, each repeating fn over items for ~seconds."""
+def best_rate(fn, items, seconds, rounds):
+    """Items per second: the best of `rounds` rounds, each repeating fn over items for ~seconds."""
     best = 0.0
-    for _ in range(3):
+    for _ in range(rounds):
         done, start = 0, time.perf_counter()
         while True:
             fn(items)
@@ -43,6 +43,7 @@ def best_rate(fn, items, seconds):
 
 def main():
     path, seconds = sys.argv[1], float(sys.argv[2])
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     pickles = read_all(path)
     count = pickle.loads(pickles[0])
     small, large = pickles[1:1 + count], pickles[1 + count:]
@@ -64,8 +65,8 @@ def main():
         result[name] = {
             'count': len(raw),
             'bytes': sum(len(p) for p in raw),
-            'loads_per_s': best_rate(load_all, raw, seconds),
-            'dumps_per_s': best_rate(dump_all, values, seconds),
+            'loads_per_s': best_rate(load_all, raw, seconds, rounds),
+            'dumps_per_s': best_rate(dump_all, values, seconds, rounds),
             'dumps_bytes': sum(len(dumps(v, 2)) for v in values),
         }
     print(json.dumps(result))
