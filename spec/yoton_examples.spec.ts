@@ -10,7 +10,7 @@ import { Chat } from '../examples/yoton_chat.js';
 import { client, serve } from '../examples/yoton_rpc.js';
 import { tour } from '../examples/yoton_tour.js';
 import { within } from './_helpers.js';
-import { until } from './_yoton.js';
+import { until } from './yoton_world.js';
 
 const ex = suite('yoton examples');
 

@@ -11,7 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BINARY, HEADER_SIZE, PubChannel, STOP, SubChannel, encode_package, make_package, type Connection, type Context } from '../lib/yoton/index.js';
 import { within } from './_helpers.js';
-import { count_control, next, until, World } from './_yoton.js';
+import { count_control, next, until, World } from './yoton_world.js';
 
 const faults = suite('yoton faults');
 

@@ -34,7 +34,7 @@ import {
   tuple,
 } from '../lib/yoton/index.js';
 import { within } from './_helpers.js';
-import { next, until, World } from './_yoton.js';
+import { next, until, World } from './yoton_world.js';
 
 async function rejects(p: Promise<unknown>, test: (e: unknown) => boolean, what: string): Promise<unknown> {
   try {

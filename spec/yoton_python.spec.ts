@@ -41,7 +41,7 @@ import {
 } from '../lib/yoton/index.js';
 import { within } from './_helpers.js';
 import { find_pythons, kill_all, PY_DIR, start_peer, type Peer, type Python } from './py/pythons.js';
-import { until, World } from './_yoton.js';
+import { until, World } from './yoton_world.js';
 
 const YOTON_DIR = path.resolve(PY_DIR, '../../.peers/pyzo/usr/share/pyzo/pyzo');
 const have_yoton = fs.existsSync(path.join(YOTON_DIR, 'yoton', '__init__.py'));
