@@ -360,6 +360,20 @@ globals('find_class: accepts more globals, runs __setstate__ on BUILD, and its e
   rejects(data, 'ERR_PICKLE_GLOBAL', { find_class: () => 42 as never });
 });
 
+globals('find_class globals are called by INST, OBJ, NEWOBJ and NEWOBJ_EX (keywords as a last Map)', () => {
+  const calls: unknown[][] = [];
+  const find_class = (module: string, name: string) => (module === 'm' && name === 'f' ? (...args: unknown[]) => (calls.push(args), tuple<unknown>('made', args.length)) : undefined);
+  assert.equal([...(loads(bin('(K\x01K\x02im\nf\n.'), { find_class }) as Tuple)], ['made', 2]);
+  assert.equal([...(loads(bin('(cm\nf\nK\x03o.'), { find_class }) as Tuple)], ['made', 1]);
+  assert.equal([...(loads(bin('\x80\x02cm\nf\nK\x04\x85\x81.'), { find_class }) as Tuple)], ['made', 1]);
+  loads(bin('\x80\x04\x8c\x01m\x8c\x01f\x93K\x05\x85}\x8c\x01kK\x06s\x92.'), { find_class });
+  loads(bin('\x80\x04\x8c\x01m\x8c\x01f\x93K\x07\x85}\x92.'), { find_class });
+  assert.equal(calls.slice(0, 3), [[1, 2], [3], [4]]);
+  assert.equal(calls[3]![0], 5);
+  assert.equal([...(calls[3]![1] as Map<string, number>)], [['k', 6]]);
+  assert.equal(calls[4], [7]);
+});
+
 const errors = suite('pickle: UnpicklingError codes');
 
 errors('truncation: every strict prefix of a valid pickle is an UnpicklingError', () => {
