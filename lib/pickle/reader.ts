@@ -662,6 +662,27 @@ function as_tuple(items: unknown[]): Tuple {
 
 /** Short strings: a loop beats crossing into C++; anything not ASCII goes to the full decoder. */
 function utf8(buf: Buffer, start: number, n: number): string {
+  if (n <= 8) {
+    let or = 0;
+    for (let i = start, e = start + n; i < e; i++) or |= buf[i]!;
+    if (or < 0x80) {
+      // one allocation, however short the string (V8 caches the one-character ones)
+      const f = String.fromCharCode;
+      const b = start;
+      switch (n) {
+        case 0: return '';
+        case 1: return f(buf[b]!);
+        case 2: return f(buf[b]!, buf[b + 1]!);
+        case 3: return f(buf[b]!, buf[b + 1]!, buf[b + 2]!);
+        case 4: return f(buf[b]!, buf[b + 1]!, buf[b + 2]!, buf[b + 3]!);
+        case 5: return f(buf[b]!, buf[b + 1]!, buf[b + 2]!, buf[b + 3]!, buf[b + 4]!);
+        case 6: return f(buf[b]!, buf[b + 1]!, buf[b + 2]!, buf[b + 3]!, buf[b + 4]!, buf[b + 5]!);
+        case 7: return f(buf[b]!, buf[b + 1]!, buf[b + 2]!, buf[b + 3]!, buf[b + 4]!, buf[b + 5]!, buf[b + 6]!);
+        default: return f(buf[b]!, buf[b + 1]!, buf[b + 2]!, buf[b + 3]!, buf[b + 4]!, buf[b + 5]!, buf[b + 6]!, buf[b + 7]!);
+      }
+    }
+    return decode_utf8(buf, start, start + n);
+  }
   if (n < 24) {
     let s = '';
     for (let i = start, e = start + n; i < e; i++) {
