@@ -246,25 +246,29 @@ export class ChannelHome<M> extends HomeRules<M> {
     if (this.capacity > 0) {
       for (const r of this.readqueue.slice()) {
         if (this.items.length - this.reserved_out <= 0) break;
-        if (r.busy === true || !this.readqueue.includes(r)) continue;
+        if (r.busy === true || r.gone === true) continue;
         this.start_buffer_task(r, false);
       }
       for (const w of this.writequeue.slice()) {
         if (this.items.length + this.reserved_in >= this.capacity) break;
-        if (w.busy === true || !this.writequeue.includes(w)) continue;
+        if (w.busy === true || w.gone === true) continue;
         this.start_buffer_task(w, true);
       }
       return;
     }
+    // Free readers, oldest first; each free writer takes the first one from another process.
+    const readers = this.readqueue.filter((r) => r.busy !== true);
+    if (readers.length === 0) return;
     for (const w of this.writequeue.slice()) {
-      if (w.busy === true) continue;
-      for (const r of this.readqueue.slice()) {
-        if (r.busy === true || (r.proc.id === w.proc.id && r.proc.addr === w.proc.addr)) continue;
-        if (!this.writequeue.includes(w)) break;
-        if (!this.readqueue.includes(r)) continue;
+      if (w.busy === true || w.gone === true) continue;
+      for (let j = 0; j < readers.length; j++) {
+        const r = readers[j]!;
+        if (r.busy === true || r.gone === true || (r.proc.id === w.proc.id && r.proc.addr === w.proc.addr)) continue;
+        readers.splice(j, 1);
         this.start_offer(w, r);
         break;
       }
+      if (readers.length === 0) return;
     }
   }
 
@@ -281,6 +285,7 @@ export class ChannelHome<M> extends HomeRules<M> {
       this.tasks--;
       if (insert) this.reserved_in--;
       else this.reserved_out--;
+      req.gone = true;
       remove(insert ? this.writequeue : this.readqueue, req);
       this.schedule_match();
       if (this.tasks === 0) this.drain();
@@ -296,8 +301,14 @@ export class ChannelHome<M> extends HomeRules<M> {
       r.busy = false;
       this.tasks--;
       const [remove_write, remove_read] = result ?? [false, false, false];
-      if (remove_read) remove(this.readqueue, r);
-      if (remove_write) remove(this.writequeue, w);
+      if (remove_read) {
+        r.gone = true;
+        remove(this.readqueue, r);
+      }
+      if (remove_write) {
+        w.gone = true;
+        remove(this.writequeue, w);
+      }
       this.schedule_match();
       if (this.tasks === 0) this.drain();
     });

@@ -26,7 +26,8 @@ import { bytes_of, encode_value, Pickled, type Msg } from './payload.js';
 
 /** A wire int64 as a safe number (-1 when it is not one: it then matches no sequence number). @internal */
 export function to_seq(v: bigint): number {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : -1;
 }
 
 /** A home hosted here, with the port through which it reaches processes. @internal */

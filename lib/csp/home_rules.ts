@@ -90,6 +90,8 @@ export interface Request<M> {
   readonly msg: M | undefined;
   /** True while an offer in flight holds this request. */
   busy?: boolean;
+  /** True once removed from its queue (matching passes skip it). */
+  gone?: boolean;
 }
 
 /** The commands a home takes, in the order they arrive. */
