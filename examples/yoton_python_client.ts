@@ -31,7 +31,8 @@ import { fileURLToPath } from 'node:url';
 // In your own code: `from 'trousers/yoton'`.
 import { Context, SubChannel } from '../lib/yoton/index.js';
 
-const PUBLISHER = `
+/** The Python publisher `--spawn` runs (argv[1]: the folder holding the `yoton` package). */
+export const PUBLISHER = `
 import sys, time
 sys.path.insert(0, sys.argv[1])
 import yoton

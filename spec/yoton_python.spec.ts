@@ -15,6 +15,7 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -39,6 +40,7 @@ import {
   handshake_line,
   tuple,
 } from '../lib/yoton/index.js';
+import { listen, PUBLISHER } from '../examples/yoton_python_client.js';
 import { within } from './_helpers.js';
 import { find_pythons, kill_all, PY_DIR, start_peer, type Peer, type Python } from './py/pythons.js';
 import { until, World } from './yoton_world.js';
@@ -313,6 +315,21 @@ if (!have_yoton) {
   for (const py of found) {
     live(`Python ${py.version}: Node binds, Python connects (pub/sub, req/rep, state, sync, chain, heartbeats, close)`, () => peer_group(py));
     live(`Python ${py.version}: Python binds, Node connects`, () => host_group(py));
+  }
+  const machine = find_pythons().machine;
+  if (machine) {
+    live(`Python ${machine.version}: the example client prints a Python publisher's news`, async () => {
+      const pub = spawn(machine.exe, ['-c', PUBLISHER, YOTON_DIR], { stdio: ['ignore', 'pipe', 'ignore'] });
+      try {
+        const port = await within(new Promise<number>((r) => pub.stdout!.once('data', (d: Buffer) => r(Number(String(d).trim())))), 10000, 'publisher port');
+        const printed: string[] = [];
+        await within(listen(`localhost:${port}`, Infinity, (l) => void printed.push(l)), 10000, 'the example client');
+        assert.equal(printed, [0, 1, 2, 3, 4].map((i) => `news item ${i} ✓`));
+      } finally {
+        pub.kill('SIGKILL');
+        await new Promise((r) => (pub.exitCode !== null || pub.signalCode !== null ? r(null) : pub.once('close', r)));
+      }
+    });
   }
   live.after(async () => {
     await kill_all();
