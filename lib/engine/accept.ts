@@ -22,6 +22,7 @@ const server_socket_channel = diagnostics_channel.channel('net.server.socket');
 type ConnectionCallback = (this: unknown, err: number, client?: object) => void;
 interface ListenHandle {
   onconnection?: ConnectionCallback;
+  setNoDelay?: (enable: boolean) => number;
 }
 interface ServerInternals {
   _handle?: ListenHandle | null;
@@ -49,6 +50,11 @@ export function accept_with_onread(server: net.Server): boolean {
   if (handle === null || handle === undefined || typeof original !== 'function' || typeof internals._connections !== 'number') {
     return false;
   }
+  // Linux copies TCP_NODELAY from a listening socket to the sockets it accepts: set it once
+  // here instead of once per connection (a setsockopt system call each). The sockets are
+  // built knowing it is on, so a stream that keeps no_delay on makes no call at all, and one
+  // that turns it off still does. Elsewhere, and for Unix sockets, each stream sets it.
+  const inherits_nodelay = process.platform === 'linux' && typeof handle.setNoDelay === 'function' && handle.setNoDelay(true) === 0;
   handle.onconnection = function onconnection(this: unknown, err: number, client?: object): void {
     // Errors, and server options this copy of Node's accept does not carry over (trousers
     // sets none of them), take Node's path.
@@ -63,6 +69,7 @@ export function accept_with_onread(server: net.Server): boolean {
       writable: true,
       readableHighWaterMark: internals.highWaterMark,
       writableHighWaterMark: internals.highWaterMark,
+      noDelay: inherits_nodelay,
       onread: READ_OPTIONS,
     } as net.SocketConstructorOpts);
     mark_onread(socket);
