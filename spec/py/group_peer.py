@@ -3,7 +3,7 @@
 usage: group_peer.py MODE ADDRESS [ARGS]   (ADDRESS: host:port or a Unix socket path)
   echo             join 'python', greet every 'node' member, echo ('echo', msg) until 'stop'
   race N           wait for the list 'go', then join N times, print the pids
-  recv N           join 'recv', print the pid, receive N messages, print the seconds taken
+  recv N           join 'recv', print the pid, wait for the list 'go', receive N messages, print the seconds
   send N PID       join 'send', send N messages to PID (waits for the list 'go' first)
 """
 
@@ -47,6 +47,9 @@ def main():
         n = int(sys.argv[3])
         pid = chan.join('recv')
         print('PID', pid, flush=True)
+        # Start receiving once the sender has joined: this channel, like the original,
+        # snapshots the members when recvFromAny is called.
+        chan.channel.blpop(['go'], 0)
         t0 = None
         for _ in range(n):
             chan.recvFromAny()
