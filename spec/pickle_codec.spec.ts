@@ -446,6 +446,23 @@ errors('stack, memo, opcode and protocol misuse', () => {
   assert.is(loads(bin('Nr\xff\xff\xff\xff0j\xff\xff\xff\xff.')), null);
 });
 
+errors('nothing of one pickle is visible to the next (the reader is reused)', () => {
+  assert.is(loads(bin('K\x07q\x05.')), 7);
+  rejects(bin('h\x05.'), 'ERR_PICKLE_MEMO');
+  assert.is(loads(bin('K\x08r\xff\xff\xff\xff.')), 8);
+  rejects(bin('j\xff\xff\xff\xff.'), 'ERR_PICKLE_MEMO');
+  assert.is(loads(bin('K\x09p70000\n.')), 9);
+  rejects(bin('g70000\n.'), 'ERR_PICKLE_MEMO');
+  // after an error half-way, too
+  rejects(bin('K\x0aq\x06(\xff'), 'ERR_PICKLE_OPCODE');
+  rejects(bin('h\x06.'), 'ERR_PICKLE_MEMO');
+  assert.is(loads(bin('(K\x01.')), 1); // a mark left open
+  rejects(bin('t.'), 'ERR_PICKLE_STACK');
+  // a find_class that calls loads gets a reader of its own
+  const inner = loads(bin('cm\nf\n)R.'), { find_class: () => () => loads(bin('K\x03q\x00h\x00.')) });
+  assert.is(inner, 3);
+});
+
 errors('max_bytes and max_depth', () => {
   const big = dumps('x'.repeat(1000));
   rejects(big, 'ERR_PICKLE_TOO_LARGE', { max_bytes: 999 });

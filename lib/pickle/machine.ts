@@ -36,13 +36,20 @@ export function truncate(stack: unknown[], depths: number[], m: number): void {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** A reader whose arrays grew to this many slots (or memo keys) is dropped, not reused. */
+const KEEP = 1 << 16;
+
 /** State and cold paths of the reader. @internal */
 export class Machine {
-  protected readonly buf: Buffer;
-  protected readonly encoding: string;
-  protected readonly find_class: FindClass | undefined;
-  protected readonly max_depth: number;
-  protected readonly max_digits: number;
+  protected buf: Buffer = EMPTY;
+  protected encoding = 'ascii';
+  protected find_class: FindClass | undefined = undefined;
+  protected max_depth = 0;
+  protected max_digits = 0;
+  /** The highest memo key written: a reader that saw a large one is not reused. */
+  protected memo_high = 0;
   /** The position of the opcode being run, for error messages. */
   protected at = 0;
   protected pos = 0;
@@ -55,12 +62,38 @@ export class Machine {
   protected memo_depths: number[] = [];
   protected memo_count = 0;
 
-  constructor(buf: Buffer, encoding: string, find_class: FindClass | undefined, max_depth: number, max_digits: number) {
+  /** Takes the next pickle and its options. */
+  protected reset(buf: Buffer, encoding: string, find_class: FindClass | undefined, max_depth: number, max_digits: number): void {
     this.buf = buf;
     this.encoding = encoding;
     this.find_class = find_class;
     this.max_depth = max_depth;
     this.max_digits = max_digits;
+  }
+
+  /**
+   * Forgets the last pickle, so that none of its values stays reachable and none of its memo
+   * slots reads as written; true when this reader may be reused (false after a pickle that
+   * grew its arrays or used a large memo key, which only hostile pickles do).
+   */
+  release(): boolean {
+    this.buf = EMPTY;
+    this.find_class = undefined;
+    if (this.memo_high >= KEEP || this.stack.length >= KEEP || this.marks.length >= KEEP) return false;
+    const memo = this.memo;
+    if (memo.length > 256) {
+      memo.length = 0;
+      this.memo_depths.length = 0;
+    } else {
+      // a few slots are cleared rather than the length (cheaper): a cleared slot reads as never written
+      for (let i = 0; i < memo.length; i++) memo[i] = undefined;
+    }
+    if (this.stack.length > 0) truncate(this.stack, this.depths, 0);
+    if (this.marks.length > 0) this.marks.length = 0;
+    this.memo_count = 0;
+    this.memo_high = 0;
+    this.at = 0;
+    return true;
   }
 
 
@@ -129,6 +162,7 @@ export class Machine {
     const n = this.stack.length;
     if (n === 0 || n <= this.mark_floor()) fail('ERR_PICKLE_STACK', 'memo PUT on an empty stack');
     if (this.memo[key] === undefined) this.memo_count++;
+    if (key > this.memo_high) this.memo_high = key;
     this.memo[key] = this.stack[n - 1];
     this.memo_depths[key] = this.depths[n - 1]!;
   }

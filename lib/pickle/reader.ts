@@ -63,7 +63,7 @@ export function load(data: Uint8Array, options: LoadOptions | undefined): unknow
   const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (options === undefined) {
     if (data.length > LOAD_DEFAULTS.max_bytes) too_large(data.length, LOAD_DEFAULTS.max_bytes);
-    return new Reader(buf, 'ascii', undefined, LOAD_DEFAULTS.max_depth, LOAD_DEFAULTS.max_digits).run();
+    return read(buf, 'ascii', undefined, LOAD_DEFAULTS.max_depth, LOAD_DEFAULTS.max_digits);
   }
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const encoding = options.encoding ?? 'ascii';
@@ -74,8 +74,21 @@ export function load(data: Uint8Array, options: LoadOptions | undefined): unknow
   const max_depth = limit('max_depth', options.max_depth, LOAD_DEFAULTS.max_depth);
   const max_digits = limit('max_digits', options.max_digits, LOAD_DEFAULTS.max_digits);
   if (data.length > max_bytes) too_large(data.length, max_bytes);
-  const value = new Reader(buf, encoding, options.find_class, max_depth, max_digits).run();
+  const value = read(buf, encoding, options.find_class, max_depth, max_digits);
   return options.dict === 'object' ? to_objects(value) : value;
+}
+
+/** The reader kept between calls (taken while in use: a find_class calling loads gets a new one). */
+let pooled: Reader | null = null;
+
+function read(buf: Buffer, encoding: string, find_class: FindClass | undefined, max_depth: number, max_digits: number): unknown {
+  const reader = pooled ?? new Reader();
+  pooled = null;
+  try {
+    return reader.run(buf, encoding, find_class, max_depth, max_digits);
+  } finally {
+    if (reader.release()) pooled = reader;
+  }
 }
 
 function too_large(length: number, max_bytes: number): never {
@@ -83,7 +96,8 @@ function too_large(length: number, max_bytes: number): never {
 }
 
 class Reader extends Machine {
-  run(): unknown {
+  run(buf: Buffer, encoding: string, find_class: FindClass | undefined, max_depth: number, max_digits: number): unknown {
+    this.reset(buf, encoding, find_class, max_depth, max_digits);
     try {
       return this.loop();
     } catch (err) {
