@@ -396,7 +396,7 @@ errors('length fields beyond the input, up to 2**64-1, fail before allocating', 
   for (const op of [0x8d, 0x8e, 0x96, 0x95]) {
     for (const hi of [0xff, 0x7f, 0x00]) rejects(eight(op, hi), 'ERR_PICKLE_TRUNCATED');
   }
-  for (const op of ['X', 'B', 'T']) rejects(bin(`\x80\x03${op}\xff\xff\xff\x7fabc.`), op === 'T' ? 'ERR_PICKLE_TRUNCATED' : 'ERR_PICKLE_TRUNCATED');
+  for (const op of ['X', 'B', 'T']) rejects(bin(`\x80\x03${op}\xff\xff\xff\x7fabc.`), 'ERR_PICKLE_TRUNCATED');
   rejects(bin('\x80\x02T\xff\xff\xff\xffabc.'), 'ERR_PICKLE_VALUE'); // negative BINSTRING length
   rejects(bin('\x80\x02\x8b\xff\xff\xff\x7fabc.'), 'ERR_PICKLE_TRUNCATED'); // LONG4
   rejects(bin('\x80\x02\x8b\xff\xff\xff\xffabc.'), 'ERR_PICKLE_VALUE');
@@ -421,7 +421,7 @@ errors('stack, memo, opcode and protocol misuse', () => {
   rejects(bin('e.'), 'ERR_PICKLE_STACK');
   rejects(bin('\x80\x02\x85.'), 'ERR_PICKLE_STACK');
   rejects(bin('\x80\x02(N\x86.'), 'ERR_PICKLE_STACK'); // TUPLE2 across a mark
-  rejects(bin('(N]a.'), 'ERR_PICKLE_STACK'.length ? 'ERR_PICKLE_STACK' : '');
+  rejects(bin('(N]a.'), 'ERR_PICKLE_STACK'); // APPEND's target is the None
   rejects(bin('h\x05.'), 'ERR_PICKLE_MEMO');
   rejects(bin('g5\n.'), 'ERR_PICKLE_MEMO');
   rejects(bin('Np-1\n.'), 'ERR_PICKLE_MEMO');
