@@ -12,17 +12,19 @@ import { GlobalArgumentError, PyGlobal, py_type, resolve_global, type FindClass 
 import { decode_utf8, fast } from './text.js';
 import { Tuple } from './types.js';
 
-/** A failure inside an opcode, before its offset is known. */
+/** A failure inside an opcode, before its offset is known. @internal */
 export class Fail extends Error {
   constructor(readonly code: UnpicklingErrorCode, message: string, readonly cause_?: unknown) {
     super(message);
   }
 }
 
+/** Throws a {@link Fail}; the reader adds the opcode and its offset. @internal */
 export const fail = (code: UnpicklingErrorCode, message: string, cause?: unknown): never => {
   throw new Fail(code, message, cause);
 };
 
+/** 2**32, for 8-byte lengths read as two halves. @internal */
 export const TWO32 = 4294967296;
 
 /** A name as shown in messages: at most 100 characters. */
