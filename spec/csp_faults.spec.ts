@@ -161,6 +161,29 @@ test('a writer process that dies mid-rendezvous is dropped; the reader is served
   await new Promise<void>((res) => peer.server.close(() => res()));
 });
 
+test('a process that never answers a lock request is dropped after lock_timeout; the home serves the others', async () => {
+  configure({ lock_timeout: 150 });
+  const asked = deferred<net.Socket>();
+  const peer = await fake_peer((sock) => void read_n(sock, 240).then(() => asked.resolve(sock))); // and never answers
+  const c = new Channel('mute');
+  await c.ready();
+  const r = c.reader();
+  const reading = r.read();
+  const s = await raw(c.address!);
+  s.write(encode_message(header(CHANTHREAD_POST_WRITE, { id: 'mute', seq: 2n, source_id: 'mute.__INIT__', source_host: peer.address[0], source_port: peer.address[1] }), Buffer.from('80025d71004e612e', 'hex')));
+  const asked_sock = await within(asked.promise, 3000, 'ACQUIRE sent');
+  const err = await within(next_error.promise, 3000, 'timeout report');
+  assert.is((err as CspProtocolError).code, 'ERR_CSP_LOCK_TIMEOUT');
+  await within(closed(asked_sock), 3000, 'the mute peer\'s connections are closed');
+  const w = c.writer();
+  const p = w.write('served');
+  assert.is(await within(reading, 3000, 'reader served'), 'served');
+  await p;
+  s.destroy();
+  await retire(r, w);
+  await new Promise<void>((res) => peer.server.close(() => res()));
+});
+
 test('operations waiting on a home that dies fail with ChannelLostError', async () => {
   let posted = 0;
   const peer = await fake_peer((sock) => {

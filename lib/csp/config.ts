@@ -27,6 +27,12 @@ export interface CspOptions {
   /** The longest payload accepted from a peer, in bytes (default 64 MiB). */
   max_payload?: number;
   /**
+   * How long a home waits for a remote process to answer a lock request, in ms (default
+   * 20000, PyCSP's two 10 s ticks). A peer that does not answer in time is taken for lost:
+   * its connections are closed and its requests dropped. `Infinity` waits for ever.
+   */
+  lock_timeout?: number;
+  /**
    * Where problems no operation can be told about go: bad bytes from a peer, messages for
    * unknown channels, errors thrown by spawned processes. Default: written to stderr.
    */
@@ -42,6 +48,7 @@ export interface CspConfig {
   connect_retry_delay: number;
   bind_timeout: number;
   max_payload: number;
+  lock_timeout: number;
   on_error: (err: Error) => void;
 }
 
@@ -68,6 +75,7 @@ export function current_config(): CspConfig {
     connect_retry_delay: settings.connect_retry_delay ?? 200,
     bind_timeout: settings.bind_timeout ?? 2000,
     max_payload: settings.max_payload ?? 64 * 1024 * 1024,
+    lock_timeout: settings.lock_timeout ?? 20000,
     on_error: settings.on_error ?? default_on_error,
   };
 }
@@ -100,6 +108,7 @@ export function configure(options: CspOptions | null): void {
   check_ms('connect_timeout', options.connect_timeout);
   check_ms('connect_retry_delay', options.connect_retry_delay);
   check_ms('bind_timeout', options.bind_timeout);
+  check_ms('lock_timeout', options.lock_timeout);
   if (options.max_payload !== undefined && (!Number.isSafeInteger(options.max_payload) || options.max_payload < 0)) {
     throw new RangeError('max_payload must be an integer >= 0');
   }

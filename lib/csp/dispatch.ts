@@ -363,6 +363,24 @@ export class Dispatcher {
     this.peer_lost(key, new ChannelLostError(address_of(key), 'the connection to a PyCSP peer was lost'));
   }
 
+  /**
+   * A process at `key` did not answer a lock request of `channel` in time: it is taken for
+   * lost (its connections are closed, so a late answer cannot be taken for another's).
+   */
+  lock_timed_out(key: string, channel: string): void {
+    if (this.closing || this.lost.has(key)) return;
+    this.report(new CspProtocolError('ERR_CSP_LOCK_TIMEOUT', `the process at ${key} did not answer a lock request of channel ${JSON.stringify(channel)} within ${this.config.lock_timeout} ms; its connections are closed`));
+    const err = new ChannelLostError(address_of(key), 'a PyCSP peer stopped answering');
+    for (const s of [...this.streams]) {
+      if (s.peer_key === key || s.peer?.key === key) {
+        s.peer_key = null; // closing it must not report the loss a second time
+        s.close(false);
+      }
+    }
+    for (const [k, p] of [...this.peers]) if (k === key || (p instanceof Peer && p.key === key)) this.peers.delete(k);
+    this.peer_lost(key, err);
+  }
+
   /** An outgoing connection could never be made. */
   peer_failed(p: Peer, err: Error): void {
     for (const [k, v] of this.peers) if (v === p) this.peers.delete(k);

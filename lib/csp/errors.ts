@@ -12,7 +12,7 @@
  * | {@link ChannelBindError}   | `ERR_CSP_BIND`          | `ChannelBindException`        |
  * | {@link ChannelMovedError}  | `ERR_CSP_MOVED`         | `FatalException` (moved end)  |
  * | {@link CspUsageError}      | `ERR_CSP_USAGE`         | `InfoException`               |
- * | {@link CspProtocolError}   | `ERR_CSP_BAD_HEADER`, `ERR_CSP_UNKNOWN_COMMAND`, `ERR_CSP_UNKNOWN_CHANNEL`, `ERR_CSP_UNKNOWN_PROCESS`, `ERR_CSP_PAYLOAD` | (PyCSP raises `Fatal error!` or waits for ever) |
+ * | {@link CspProtocolError}   | `ERR_CSP_BAD_HEADER`, `ERR_CSP_UNKNOWN_COMMAND`, `ERR_CSP_UNKNOWN_CHANNEL`, `ERR_CSP_UNKNOWN_PROCESS`, `ERR_CSP_PAYLOAD`, `ERR_CSP_LOCK_TIMEOUT` | (PyCSP raises `Fatal error!` or waits for ever) |
  *
  * @module
  */
@@ -100,7 +100,7 @@ export class CspUsageError extends TrousersError {
 export class CspProtocolError extends TrousersError {
   /**
    * @param code - `ERR_CSP_BAD_HEADER`, `ERR_CSP_UNKNOWN_COMMAND`, `ERR_CSP_UNKNOWN_CHANNEL`,
-   *   `ERR_CSP_UNKNOWN_PROCESS` or `ERR_CSP_PAYLOAD`
+   *   `ERR_CSP_UNKNOWN_PROCESS`, `ERR_CSP_PAYLOAD` or `ERR_CSP_LOCK_TIMEOUT`
    * @param message - what was wrong
    */
   constructor(code: string, message: string) {

@@ -6,6 +6,7 @@
  */
 
 import type { Buffer } from 'node:buffer';
+import type { Timer } from '../index.js';
 import type { Dispatcher } from './dispatch.js';
 import { CspProtocolError } from './errors.js';
 import {
@@ -24,6 +25,16 @@ import { ChannelHome, type Grant, type LockPort, type ProcRef } from './home.js'
 import type { ProcessLock } from './lock.js';
 import { bytes_of, encode_value, Pickled, type Msg } from './payload.js';
 
+/** A lock request sent (or waiting to be sent) to a remote process. */
+interface PendingAcquire {
+  /** The process id. */
+  id: string;
+  resolve: (g: Grant | null) => void;
+  sent: boolean;
+  /** Gives up when the answer does not come within `lock_timeout`. */
+  timer: Timer | null;
+}
+
 /** A wire int64 as a safe number (-1 when it is not one: it then matches no sequence number). @internal */
 export function to_seq(v: bigint): number {
   const n = Number(v);
@@ -41,7 +52,7 @@ export class HomeEntry implements LockPort<Msg> {
    * itself in a reply (pycsp) one request at a time is outstanding; trousers peers name the
    * process in `_source_id`, so requests to them go out together.
    */
-  private readonly pending = new Map<string, { id: string; resolve: (g: Grant | null) => void; sent: boolean }[]>();
+  private readonly pending = new Map<string, PendingAcquire[]>();
 
   constructor(
     private readonly d: Dispatcher,
@@ -66,14 +77,17 @@ export class HomeEntry implements LockPort<Msg> {
     return new Promise<Grant | null>((resolve) => {
       let list = this.pending.get(addr);
       if (list === undefined) this.pending.set(addr, (list = []));
-      const entry = { id: proc.id, resolve, sent: false };
+      const entry: PendingAcquire = { id: proc.id, resolve, sent: false, timer: null };
       list.push(entry);
       if (list.length === 1 || this.d.identified.has(addr)) this.send_acquire(addr, entry);
     });
   }
 
-  private send_acquire(addr: string, entry: { id: string; sent: boolean }): void {
+  private send_acquire(addr: string, entry: PendingAcquire): void {
     entry.sent = true;
+    const ms = this.d.config.lock_timeout;
+    // A peer that never answers would hold this home for ever: give up on it (PyCSP does after ~20 s of silence).
+    if (ms > 0 && Number.isFinite(ms)) entry.timer = this.d.config.engine.defer(ms, () => this.d.lock_timed_out(addr, this.name));
     this.d.send(addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: entry.id, source_id: this.name }));
   }
 
@@ -113,6 +127,7 @@ export class HomeEntry implements LockPort<Msg> {
       return;
     }
     const entry = list.splice(i, 1)[0]!;
+    entry.timer?.cancel();
     if (list.length === 0) this.pending.delete(from);
     else if (this.d.identified.has(from)) {
       for (const e of list) if (!e.sent) this.send_acquire(from, e);
@@ -128,7 +143,10 @@ export class HomeEntry implements LockPort<Msg> {
     const list = this.pending.get(addr);
     if (list !== undefined) {
       this.pending.delete(addr);
-      for (const e of list) e.resolve(null);
+      for (const e of list) {
+        e.timer?.cancel();
+        e.resolve(null);
+      }
     }
     this.home.submit({ op: 'lost', addr });
   }
