@@ -23,7 +23,7 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { closed, listening } from '../index.js';
+import { closed, listening, type Timer } from '../index.js';
 import { current_config, type CspConfig } from './config.js';
 import { ChannelBindError, ChannelLostError, CspProtocolError } from './errors.js';
 import {
@@ -63,7 +63,7 @@ import {
   type Message,
 } from './header.js';
 import type { HomeCommand } from './home.js';
-import { HomeEntry, to_seq } from './home_entry.js';
+import { HomeEntry, to_seq, type PendingAcquire } from './home_entry.js';
 import type { ProcessLock } from './lock.js';
 import { LockPool } from './context.js';
 import { Pickled, type Msg } from './payload.js';
@@ -363,6 +363,32 @@ export class Dispatcher {
     this.peer_lost(key, new ChannelLostError(address_of(key), 'the connection to a PyCSP peer was lost'));
   }
 
+  private readonly acquires = new Set<PendingAcquire>();
+  private sweeper: Timer | null = null;
+
+  /** Watches a lock request sent to a remote process (one sweeping timer for all of them). */
+  watch_acquire(a: PendingAcquire): void {
+    const ms = this.config.lock_timeout;
+    if (!(ms > 0 && Number.isFinite(ms))) return;
+    this.acquires.add(a);
+    this.sweeper ??= this.config.engine.cycle(Math.max(10, Math.min(1000, ms / 4)), () => this.sweep());
+  }
+
+  /** The request was answered (or dropped). */
+  unwatch_acquire(a: PendingAcquire): void {
+    if (this.acquires.delete(a) && this.acquires.size === 0 && this.sweeper !== null) {
+      this.sweeper.cancel();
+      this.sweeper = null;
+    }
+  }
+
+  private sweep(): void {
+    const limit = Date.now() - this.config.lock_timeout;
+    for (const a of [...this.acquires]) {
+      if (a.sent_at !== undefined && a.sent_at <= limit && a.addr !== undefined) this.lock_timed_out(a.addr, a.channel ?? '?');
+    }
+  }
+
   /**
    * A process at `key` did not answer a lock request of `channel` in time: it is taken for
    * lost (its connections are closed, so a late answer cannot be taken for another's).
@@ -438,6 +464,8 @@ export class Dispatcher {
   /** Closes the server and every connection (queued output is sent first). */
   async close(): Promise<void> {
     this.closing = true;
+    this.sweeper?.cancel();
+    this.sweeper = null;
     const waits: Promise<void>[] = [];
     for (const p of this.peers.values()) if (p instanceof Peer) p.stop();
     if (this.server !== null) {

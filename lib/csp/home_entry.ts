@@ -6,7 +6,6 @@
  */
 
 import type { Buffer } from 'node:buffer';
-import type { Timer } from '../index.js';
 import type { Dispatcher } from './dispatch.js';
 import { CspProtocolError } from './errors.js';
 import {
@@ -25,14 +24,16 @@ import { ChannelHome, type Grant, type LockPort, type ProcRef } from './home.js'
 import type { ProcessLock } from './lock.js';
 import { bytes_of, encode_value, Pickled, type Msg } from './payload.js';
 
-/** A lock request sent (or waiting to be sent) to a remote process. */
-interface PendingAcquire {
+/** A lock request sent (or waiting to be sent) to a remote process. @internal */
+export interface PendingAcquire {
   /** The process id. */
   id: string;
   resolve: (g: Grant | null) => void;
   sent: boolean;
-  /** Gives up when the answer does not come within `lock_timeout`. */
-  timer: Timer | null;
+  /** Where it was sent, for which channel, and when (ms): for the dispatcher's lock timeout. */
+  addr?: string;
+  channel?: string;
+  sent_at?: number;
 }
 
 /** A wire int64 as a safe number (-1 when it is not one: it then matches no sequence number). @internal */
@@ -77,7 +78,7 @@ export class HomeEntry implements LockPort<Msg> {
     return new Promise<Grant | null>((resolve) => {
       let list = this.pending.get(addr);
       if (list === undefined) this.pending.set(addr, (list = []));
-      const entry: PendingAcquire = { id: proc.id, resolve, sent: false, timer: null };
+      const entry: PendingAcquire = { id: proc.id, resolve, sent: false };
       list.push(entry);
       if (list.length === 1 || this.d.identified.has(addr)) this.send_acquire(addr, entry);
     });
@@ -85,9 +86,12 @@ export class HomeEntry implements LockPort<Msg> {
 
   private send_acquire(addr: string, entry: PendingAcquire): void {
     entry.sent = true;
-    const ms = this.d.config.lock_timeout;
-    // A peer that never answers would hold this home for ever: give up on it (PyCSP does after ~20 s of silence).
-    if (ms > 0 && Number.isFinite(ms)) entry.timer = this.d.config.engine.defer(ms, () => this.d.lock_timed_out(addr, this.name));
+    // A peer that never answers would hold this home for ever: the dispatcher gives up on
+    // it after lock_timeout (PyCSP does after ~20 s of silence).
+    entry.addr = addr;
+    entry.channel = this.name;
+    entry.sent_at = Date.now();
+    this.d.watch_acquire(entry);
     this.d.send(addr, header(LOCKTHREAD_ACQUIRE_LOCK, { id: entry.id, source_id: this.name }));
   }
 
@@ -127,7 +131,7 @@ export class HomeEntry implements LockPort<Msg> {
       return;
     }
     const entry = list.splice(i, 1)[0]!;
-    entry.timer?.cancel();
+    this.d.unwatch_acquire(entry);
     if (list.length === 0) this.pending.delete(from);
     else if (this.d.identified.has(from)) {
       for (const e of list) if (!e.sent) this.send_acquire(from, e);
@@ -144,7 +148,7 @@ export class HomeEntry implements LockPort<Msg> {
     if (list !== undefined) {
       this.pending.delete(addr);
       for (const e of list) {
-        e.timer?.cancel();
+        this.d.unwatch_acquire(e);
         e.resolve(null);
       }
     }
