@@ -10,7 +10,8 @@
  * | RPUSH/BLPOP ping-pong | round trips/s between two connections (Node: one process; redis-py: two) |
  * | group messages | messages/s from a sender process to a receiver process (`recvFromAny` each), on redis-server and on the hub (in its own process) |
  *
- * Every loop has a fixed count (the whole run takes well under a minute).
+ * Every loop has a fixed count, after an untimed warm-up for the Node clients (the whole run
+ * takes well under a minute).
  * Run: `npm run bench:redis` (or `node dist/bench/redis_bench.js`). ioredis is a dev
  * dependency for this benchmark only: without it its column reads "ioredis not installed".
  *
@@ -42,6 +43,8 @@ const SINGLE = count(20_000);
 const PINGPONG = count(10_000);
 const GROUP = count(20_000);
 const GROUP_PY = count(10_000);
+/** Untimed operations before each timed loop of the Node clients (JIT warm-up). */
+const WARMUP = 3000;
 
 /** Progress on stderr, so a slow step shows where it is. */
 async function step<T>(label: string, fn: () => Promise<T>): Promise<T> {
@@ -133,6 +136,7 @@ function fmt(v: number | string | null): string {
 async function trousers_pipelined(port: number): Promise<number> {
   const r = new RedisClient({ address: ['127.0.0.1', port] });
   await r.ready();
+  for (let w = 0; w < 20; w++) await Promise.all(Array.from({ length: 1000 }, (_, i) => r.command('SET', `bench:key:${i}`, 'value')));
   const t = performance.now();
   for (let done = 0; done < PIPELINED; done += 1000) {
     const batch: Promise<unknown>[] = [];
@@ -147,6 +151,7 @@ async function trousers_pipelined(port: number): Promise<number> {
 async function trousers_single(port: number): Promise<number> {
   const r = new RedisClient({ address: ['127.0.0.1', port] });
   await r.ready();
+  for (let i = 0; i < WARMUP; i++) await r.command('SET', `bench:key:${i % 1000}`, 'value');
   const t = performance.now();
   for (let i = 0; i < SINGLE; i++) await r.command('SET', `bench:key:${i % 1000}`, 'value');
   const result = ops(SINGLE, performance.now() - t);
@@ -159,11 +164,15 @@ async function trousers_pingpong(port: number): Promise<number> {
   const b = a.duplicate();
   await Promise.all([a.ready(), b.ready()]);
   const ponger = (async () => {
-    for (let i = 0; i < PINGPONG; i++) {
+    for (let i = 0; i < WARMUP + PINGPONG; i++) {
       await b.command('BLPOP', 'bench:ping', 0);
       await b.command('RPUSH', 'bench:pong', 'x');
     }
   })();
+  for (let i = 0; i < WARMUP; i++) {
+    await a.command('RPUSH', 'bench:ping', 'x');
+    await a.command('BLPOP', 'bench:pong', 0);
+  }
   const t = performance.now();
   for (let i = 0; i < PINGPONG; i++) {
     await a.command('RPUSH', 'bench:ping', 'x');
@@ -180,6 +189,11 @@ async function trousers_pingpong(port: number): Promise<number> {
 async function ioredis_rows(Ctor: IoRedisCtor, port: number): Promise<[number, number, number]> {
   const r = new Ctor({ host: '127.0.0.1', port });
   await r.set('warm', 'up');
+  for (let w = 0; w < 20; w++) {
+    const p = r.pipeline();
+    for (let i = 0; i < 1000; i++) p.set(`bench:key:${i}`, 'value');
+    await p.exec();
+  }
   let t = performance.now();
   for (let done = 0; done < PIPELINED; done += 1000) {
     const p = r.pipeline();
@@ -187,17 +201,22 @@ async function ioredis_rows(Ctor: IoRedisCtor, port: number): Promise<[number, n
     await p.exec();
   }
   const pipelined = ops(PIPELINED, performance.now() - t);
+  for (let i = 0; i < WARMUP; i++) await r.set(`bench:key:${i % 1000}`, 'value');
   t = performance.now();
   for (let i = 0; i < SINGLE; i++) await r.set(`bench:key:${i % 1000}`, 'value');
   const single = ops(SINGLE, performance.now() - t);
   const b = new Ctor({ host: '127.0.0.1', port });
   await b.set('warm', 'up');
   const ponger = (async () => {
-    for (let i = 0; i < PINGPONG; i++) {
+    for (let i = 0; i < WARMUP + PINGPONG; i++) {
       await b.blpop('bench:ping', 0);
       await b.rpush('bench:pong', 'x');
     }
   })();
+  for (let i = 0; i < WARMUP; i++) {
+    await r.rpush('bench:ping', 'x');
+    await r.blpop('bench:pong', 0);
+  }
   t = performance.now();
   for (let i = 0; i < PINGPONG; i++) {
     await r.rpush('bench:ping', 'x');
