@@ -7,6 +7,9 @@
 
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Engine } from '../lib/index.js';
 import {
   RedisClient,
@@ -262,9 +265,34 @@ Auth('a password, a user and password, a wrong one, none', async () => {
   await Promise.all([good.close(), user.close(), wrong.close(), anon.close()]);
 });
 
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../spec/fixtures');
+const Tls = suite('redis client: TLS');
+let secure: RedisPeer;
+let tls_port = 0;
+Tls.before(async () => {
+  tls_port = await free_port();
+  secure = await RedisPeer.start([
+    '--port', '0', '--tls-port', String(tls_port),
+    '--tls-cert-file', path.join(FIXTURES, 'server.crt'), '--tls-key-file', path.join(FIXTURES, 'server.key'),
+    '--tls-ca-cert-file', path.join(FIXTURES, 'ca.crt'), '--tls-auth-clients', 'no',
+  ]);
+});
+Tls.after(() => secure.stop());
+
+Tls('commands over TLS, the server verified against the test CA', async () => {
+  const r = new RedisClient({ address: ['127.0.0.1', tls_port], engine, tls: { ca: fs.readFileSync(path.join(FIXTURES, 'ca.crt')), servername: 'localhost' } });
+  assert.is(await r.command('PING'), 'PONG');
+  assert.is(String(await r.command('ECHO', 'secret')), 'secret');
+  const untrusting = new RedisClient({ address: ['127.0.0.1', tls_port], engine, tls: {}, reconnect: false });
+  const err = await rejection(untrusting.ready());
+  assert.instance(err, RedisClosedError, 'an unverified server is refused');
+  await Promise.all([r.close(), untrusting.close()]);
+});
+
 if (HAVE_REDIS) {
   Client.run();
   Auth.run();
+  Tls.run();
 } else {
   console.log('redis-server not installed (bash .ci/peers): redis client specs skipped');
 }
