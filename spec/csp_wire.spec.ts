@@ -16,6 +16,7 @@ import {
   CHANTHREAD_REGISTER,
   decode_header,
   encode_message,
+  EXCLUSIVE_MARK,
   header,
   HEADER_SIZE,
   LOCKTHREAD_ACCEPT_LOCK,
@@ -130,6 +131,24 @@ test('a reader behind NAT gets the message pickled as PyCSP sends it', async () 
   await within(writing, 3000, 'write');
   s.destroy();
   await retire(w);
+});
+
+test('a trousers peer\'s plain write (marked exclusive) is committed without a lock round trip', async () => {
+  const c = new Channel('excl');
+  await c.ready();
+  const r = c.reader();
+  const reading = r.read();
+  const src = { source_host: '127.0.0.1', source_port: await dead_port(), source_id: 'beef.__INIT__' };
+  const s = await connect(c.address!);
+  const peer = new RawPeer(s);
+  s.write(encode_message(header(CHANTHREAD_ENTER, { id: 'excl', ...src })));
+  s.write(encode_message(header(CHANTHREAD_POST_WRITE, { id: 'excl', seq: 9n, result_id: EXCLUSIVE_MARK, ...src }), dumps(['fast'])));
+  const notify = await within(peer.next(), 3000, 'NOTIFY');
+  assert.is(notify.h.cmd, LOCKTHREAD_NOTIFY_SUCCESS, 'no ACQUIRE first');
+  assert.is(notify.h.seq, 9n, 'the commit names the request');
+  assert.is(await within(reading, 3000, 'read'), 'fast');
+  s.destroy();
+  await retire(r);
 });
 
 test.run();

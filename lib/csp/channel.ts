@@ -39,6 +39,7 @@ import {
   CHANTHREAD_POST_ACK_WRITE,
   CHANTHREAD_POST_READ,
   CHANTHREAD_POST_WRITE,
+  EXCLUSIVE_MARK,
   header,
   POISON,
   READY,
@@ -235,8 +236,11 @@ export class Channel {
     }
   }
 
-  /** @internal Posts a request of `lock`'s current operation. */
-  post(lock: ProcessLock<Msg>, write: boolean, value: unknown, ack: boolean): void {
+  /**
+   * @internal Posts a request of `lock`'s current operation; `exclusive` for a plain read or
+   * write (its only request), never for an alternation's.
+   */
+  post(lock: ProcessLock<Msg>, write: boolean, value: unknown, ack: boolean, exclusive = false): void {
     if (this.entry !== null) {
       this.entry.home.post_request(lock.ref, lock.seq, write, value, ack);
       return;
@@ -250,7 +254,8 @@ export class Channel {
       d.send(key, header(CHANTHREAD_ENTER, { id: this.wire, source_id: lock.id }));
     }
     const cmd = write ? (ack ? CHANTHREAD_POST_ACK_WRITE : CHANTHREAD_POST_WRITE) : ack ? CHANTHREAD_POST_ACK_READ : CHANTHREAD_POST_READ;
-    d.send(key, header(cmd, { id: this.wire, seq: BigInt(lock.seq), source_id: lock.id }), write ? encode_value(value) : null);
+    const mark = exclusive && !ack ? EXCLUSIVE_MARK : '';
+    d.send(key, header(cmd, { id: this.wire, seq: BigInt(lock.seq), source_id: lock.id, result_id: mark }), write ? encode_value(value) : null);
   }
 
   /** @internal The outcome of an operation that ended on this channel (or failed). */
@@ -276,7 +281,7 @@ export class Channel {
     const lock = pool.take();
     lock.begin();
     try {
-      this.post(lock, write, value, false);
+      this.post(lock, write, value, false, true);
     } catch (err) {
       lock.fail(err instanceof Error ? err : new Error(String(err)));
     }

@@ -29,6 +29,7 @@ import { ChannelBindError, ChannelLostError, CspProtocolError } from './errors.j
 import {
   CHANTHREAD_DEREGISTER,
   CHANTHREAD_ENTER,
+  EXCLUSIVE_MARK,
   CHANTHREAD_JOIN_READER,
   CHANTHREAD_JOIN_WRITER,
   CHANTHREAD_LEAVE,
@@ -62,7 +63,7 @@ import {
   type Header,
   type Message,
 } from './header.js';
-import type { HomeCommand } from './home.js';
+import type { HomeCommand, ProcRef } from './home.js';
 import { HomeEntry, to_seq, type PendingAcquire } from './home_entry.js';
 import type { ProcessLock } from './lock.js';
 import { LockPool } from './context.js';
@@ -272,13 +273,13 @@ export class Dispatcher {
         return;
       case CHANTHREAD_POST_READ:
       case CHANTHREAD_POST_ACK_READ:
-        home.submit({ op: 'post_read', proc: { id: h.source_id, addr: from, active: true }, seq: to_seq(h.seq), ack: cmd === CHANTHREAD_POST_ACK_READ });
+        home.submit({ op: 'post_read', proc: this.poster(h, from), seq: to_seq(h.seq), ack: cmd === CHANTHREAD_POST_ACK_READ });
         return;
       case CHANTHREAD_POST_WRITE:
       case CHANTHREAD_POST_ACK_WRITE:
         home.submit({
           op: 'post_write',
-          proc: { id: h.source_id, addr: from, active: true },
+          proc: this.poster(h, from),
           seq: to_seq(h.seq),
           msg: new Pickled(Buffer.from(m.payload)),
           ack: cmd === CHANTHREAD_POST_ACK_WRITE,
@@ -293,6 +294,12 @@ export class Dispatcher {
       default:
         this.report(new CspProtocolError('ERR_CSP_UNKNOWN_COMMAND', `${cmd_name(cmd)} is not a channel command`));
     }
+  }
+
+  /** The process of a POST: exclusive when a trousers peer marked a plain read or write. */
+  private poster(h: Header, from: string): ProcRef {
+    const exclusive = h.result_id === EXCLUSIVE_MARK && !(h.cmd === CHANTHREAD_POST_ACK_READ || h.cmd === CHANTHREAD_POST_ACK_WRITE);
+    return exclusive ? { id: h.source_id, addr: from, active: true, exclusive, seq: to_seq(h.seq) } : { id: h.source_id, addr: from, active: true };
   }
 
   /** NATFIX: the connection an ENTER came on is the way back to `from` (unless one exists). */
@@ -322,7 +329,12 @@ export class Dispatcher {
         });
         return;
       case LOCKTHREAD_NOTIFY_SUCCESS:
-        ok = payload.length > 0 ? lock.notify(holder, h.result_id, new Pickled(Buffer.from(payload)), true) : lock.notify(holder, h.result_id, undefined, false);
+        {
+          const msg = payload.length > 0 ? new Pickled(Buffer.from(payload)) : undefined;
+          ok = lock.notify(holder, h.result_id, msg, msg !== undefined);
+          // A commit of an exclusive request (its lock was not taken) names the request's seq.
+          if (!ok && h.seq !== 0n) ok = lock.commit_request(to_seq(h.seq), h.result_id, msg, msg !== undefined);
+        }
         break;
       case LOCKTHREAD_POISON:
         ok = lock.poison(holder);

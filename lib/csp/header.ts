@@ -101,6 +101,14 @@ export const CHANTHREAD_ENTER = CHANNEL_CMD | 24 | NATFIX;
 /** The process is done with the channel. */
 export const CHANTHREAD_LEAVE = CHANNEL_CMD | 26;
 
+/**
+ * The `_result_id` trousers puts on a POST of a plain read or write (never on an
+ * alternation's): a trousers home may then commit the request without taking the poster's
+ * lock, naming the request's sequence number in NOTIFY_SUCCESS's `seq`. pycsp ignores
+ * `_result_id` on posts, and its own posts never carry it.
+ */
+export const EXCLUSIVE_MARK = 'trousers.exclusive';
+
 /** Process states carried in ACCEPT_LOCK's `arg`. */
 export const READY = 0, FAIL = 1, SUCCESS = 2, POISON = 3, RETIRE = 4;
 

@@ -94,23 +94,26 @@ export class ChannelHome<M> extends HomeRules<M> {
       const o = others[i]!;
       const other = o.proc;
       if (o.busy === true || other.id === proc.id) continue;
-      if (other.addr !== '') return false;
+      const remote = other.addr !== '';
+      if (remote && other.exclusive !== true) return false;
       // Both locks are free and nothing runs in between: taking them (in id order),
       // committing and releasing them would change nothing else.
       const g_mine = port.peek(proc);
       if (g_mine === undefined) return false;
       const mine_state = g_mine === null || g_mine.seq !== seq ? FAIL : g_mine.state;
-      const g_other = port.peek(other);
+      const g_other = remote ? (other.active ? { state: READY, seq: o.seq } : null) : port.peek(other);
       if (g_other === undefined) return false;
       const other_state = g_other === null || g_other.seq !== o.seq ? FAIL : g_other.state;
       const success = mine_state === READY && other_state === READY;
       if (success) {
         if (write) {
-          port.commit(other, this.name, msg, true);
+          if (remote) port.notify(other, this.name, port.prepare !== undefined ? port.prepare(msg, other) : msg);
+          else port.commit(other, this.name, msg, true);
           port.commit(proc, this.name, undefined, false);
         } else {
           port.commit(proc, this.name, o.msg as M, true);
-          port.commit(other, this.name, undefined, false);
+          if (remote) port.notify_writer(other, this.name);
+          else port.commit(other, this.name, undefined, false);
         }
       }
       if (success || other_state !== READY) {

@@ -164,7 +164,8 @@ export class HomeEntry implements LockPort<Msg> {
       this.local(proc)?.notify(this.holder, result_id, msg, true);
       return;
     }
-    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, bytes_of(msg));
+    // An exclusive request's lock was not taken: the commit names the request's seq instead.
+    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id, seq: proc.exclusive === true ? BigInt(proc.seq ?? 0) : 0n }, bytes_of(msg));
   }
 
   notify_writer(proc: ProcRef, result_id: string): void {
@@ -172,7 +173,7 @@ export class HomeEntry implements LockPort<Msg> {
       this.local(proc)?.notify(this.holder, result_id, undefined, false);
       return;
     }
-    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id }, null);
+    this.remote(proc, LOCKTHREAD_NOTIFY_SUCCESS, { result_id, seq: proc.exclusive === true ? BigInt(proc.seq ?? 0) : 0n }, null);
   }
 
   poison(proc: ProcRef): void {

@@ -22,6 +22,14 @@ export interface ProcRef {
   active: boolean;
   /** For a process of this address space: its lock object (saves a lookup). */
   readonly lock?: object;
+  /**
+   * A remote trousers process's plain read or write (not an alternation): its request is
+   * the only one of its operation, so only this home can end it, and the home commits it
+   * without taking its lock (PyCSP peers never mark requests so).
+   */
+  readonly exclusive?: boolean;
+  /** The sequence number of the request this reference came with (remote processes). */
+  readonly seq?: number;
 }
 
 /** What a lock grant reports: the process's state and sequence number. */
@@ -154,19 +162,30 @@ export abstract class HomeRules<M> {
     this.port = port;
   }
 
+  /** The lock of a request's process (an exclusive request's is not taken: it is READY at its seq until this home ends it). */
+  protected *take(req: Request<M>): StepOf<Grant | null> {
+    if (req.proc.exclusive === true) return req.proc.active ? { state: READY, seq: req.seq } : null;
+    return yield req.proc;
+  }
+
+  /** Releases what {@link HomeRules.take} took. */
+  protected give(req: Request<M>, g: Grant | null): void {
+    if (g !== null && req.proc.exclusive !== true) this.port.release(req.proc);
+  }
+
   /** One writer into the buffer: lock, check, store, notify, release. */
   protected *insert_one(w: Request<M>): StepOf<void> {
-    const g = yield w.proc;
+    const g = yield* this.take(w);
     if (this.state_of(g, w) === READY) {
       this.items.push(w.msg as M);
       this.port.notify_writer(w.proc, this.name);
     }
-    if (g !== null) this.port.release(w.proc);
+    this.give(w, g);
   }
 
   /** One reader from the buffer: lock, check, take the oldest item, notify, release. */
   protected *extract_one(r: Request<M>): StepOf<void> {
-    const g = yield r.proc;
+    const g = yield* this.take(r);
     if (this.state_of(g, r) === READY && this.items.length > 0) {
       let msg = this.items.shift() as M;
       let ok = true;
@@ -180,7 +199,7 @@ export abstract class HomeRules<M> {
       }
       if (ok) this.port.notify(r.proc, this.name, msg);
     }
-    if (g !== null) this.port.release(r.proc);
+    this.give(r, g);
   }
 
   // ------------------------------------------------------------------ commands
@@ -397,11 +416,11 @@ export abstract class HomeRules<M> {
     const w_first = w.proc.id < r.proc.id;
     let wg: Grant | null, rg: Grant | null;
     if (w_first) {
-      wg = yield w.proc;
-      rg = yield r.proc;
+      wg = yield* this.take(w);
+      rg = yield* this.take(r);
     } else {
-      rg = yield r.proc;
-      wg = yield w.proc;
+      rg = yield* this.take(r);
+      wg = yield* this.take(w);
     }
     const r_state = this.state_of(rg, r);
     const w_state = this.state_of(wg, w);
@@ -412,11 +431,11 @@ export abstract class HomeRules<M> {
       success = true;
     }
     if (w_first) {
-      if (rg !== null) this.port.release(r.proc);
-      if (wg !== null) this.port.release(w.proc);
+      this.give(r, rg);
+      this.give(w, wg);
     } else {
-      if (wg !== null) this.port.release(w.proc);
-      if (rg !== null) this.port.release(r.proc);
+      this.give(w, wg);
+      this.give(r, rg);
     }
     return [success || w_state !== READY, success || r_state !== READY, success];
   }
@@ -425,13 +444,13 @@ export abstract class HomeRules<M> {
   protected *insert(): Step {
     for (const w of this.writequeue.slice()) {
       if (this.items.length >= this.capacity) return;
-      const g = yield w.proc;
+      const g = yield* this.take(w);
       const state = this.state_of(g, w);
       if (state === READY) {
         this.items.push(w.msg as M);
         this.port.notify_writer(w.proc, this.name);
       }
-      if (g !== null) this.port.release(w.proc);
+      this.give(w, g);
       remove(this.writequeue, w);
       if (state === READY) return;
     }
@@ -451,13 +470,13 @@ export abstract class HomeRules<M> {
           continue;
         }
       }
-      const g = yield r.proc;
+      const g = yield* this.take(r);
       const state = this.state_of(g, r);
       if (state === READY) {
         this.items.shift();
         this.port.notify(r.proc, this.name, msg);
       }
-      if (g !== null) this.port.release(r.proc);
+      this.give(r, g);
       remove(this.readqueue, r);
       if (state === READY) return;
     }

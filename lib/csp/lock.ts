@@ -188,6 +188,21 @@ export class ProcessLock<M = unknown> {
     return true;
   }
 
+  /**
+   * Commits the operation whose request had sequence number `seq`, without the lock (a
+   * plain read or write posted as exclusive: only its one home can end it).
+   * @returns false when the process is no longer READY at `seq`
+   */
+  commit_request(seq: number, result_id: string, msg: M | undefined, has_msg: boolean): boolean {
+    if (this.state !== READY || this.seq !== seq) return false;
+    this.result_id = result_id;
+    this.result = msg;
+    this.has_result = has_msg;
+    this.state = SUCCESS;
+    this.wake_up();
+    return true;
+  }
+
   /** Poison by the holder (if READY). Returns false when `holder` does not hold the lock. */
   poison(holder: string): boolean {
     if (this.holder !== holder) return false;
