@@ -54,6 +54,10 @@ function on_socket_timeout(this: Owned): void {
   this[OWNER]?.on_idle();
 }
 function ignore(): void {}
+/** One function for every accepted stream's next-tick on_connect (no closure per connection). */
+function connect_later(core: StreamCore): void {
+  core.connect_later();
+}
 
 /** What a socket's own stream buffer holds (bytes that came before a Stream took it). */
 function take_buffered(socket: net.Socket): Buffer {
@@ -416,7 +420,7 @@ export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, 
   }
 
   /** An adopted socket's on_connect, on the tick after adoption. */
-  private connect_later(): void {
+  connect_later(): void {
     if (this.st !== 'open') return; // closed before it was reported: on_close alone
     this.stream._call('on_connect');
     this.report_pause();
@@ -470,7 +474,7 @@ export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, 
     this.st = 'open';
     if (!direct && socket.connecting === false && this.target === '') {
       // Adopted sockets: report on_connect on a later tick, before any data can arrive.
-      process.nextTick(() => this.connect_later());
+      process.nextTick(connect_later, this);
       return;
     }
     this.stream._call('on_connect');

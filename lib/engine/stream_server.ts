@@ -265,7 +265,7 @@ export class StreamServer extends Channel {
       return;
     }
     this.open_sockets++;
-    socket.once('close', this.socket_gone);
+    socket.on('close', this.socket_gone); // ('close' comes once: no once() wrapper per socket)
     if (!this._call('on_accept', socket) && !socket.destroyed && stream_of(socket) === undefined) {
       socket.destroy(); // on_accept threw before anything took the socket: do not leak it
     }
