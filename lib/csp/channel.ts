@@ -286,14 +286,12 @@ export class Channel {
       lock.fail(err instanceof Error ? err : new Error(String(err)));
     }
     if (lock.state !== READY) return this.finish(pool, lock, write);
+    lock.op_channel = this;
+    lock.op_write = write;
+    lock.on_done = settle;
     return new Promise<unknown>((resolve, reject) => {
-      lock.on_done = () => {
-        try {
-          resolve(this.finish_value(pool, lock, write));
-        } catch (err) {
-          reject(err);
-        }
-      };
+      lock.op_resolve = resolve;
+      lock.op_reject = reject;
     });
   }
 
@@ -305,7 +303,8 @@ export class Channel {
     }
   }
 
-  private finish_value(pool: LockPool, lock: ProcessLock<Msg>, write: boolean): unknown {
+  /** @internal */
+  finish_value(pool: LockPool, lock: ProcessLock<Msg>, write: boolean): unknown {
     pool.give(lock);
     this.outcome(lock);
     return write ? undefined : value_of(lock.result);
@@ -315,6 +314,21 @@ export class Channel {
   toString(): string {
     const a = this.address;
     return `Channel(${JSON.stringify(this.name)}${a === null ? '' : ` at ${a[0]}:${a[1]}`})`;
+  }
+}
+
+/** Settles a waiting operation once its lock left READY (one function for all: no closure per operation). */
+function settle(lock: ProcessLock<Msg>): void {
+  const resolve = lock.op_resolve!;
+  const reject = lock.op_reject!;
+  const ch = lock.op_channel as Channel;
+  lock.op_resolve = null;
+  lock.op_reject = null;
+  lock.op_channel = null;
+  try {
+    resolve(ch.finish_value(ch.d.pool, lock, lock.op_write));
+  } catch (err) {
+    reject(err);
   }
 }
 

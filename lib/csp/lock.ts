@@ -42,7 +42,12 @@ export class ProcessLock<M = unknown> {
   /** How homes of this process refer to it (one object, reused). */
   readonly ref: ProcRef & { active: boolean };
   /** Called once the state leaves READY (set by the operation waiting). */
-  on_done: (() => void) | null = null;
+  on_done: ((lock: ProcessLock<M>) => void) | null = null;
+  /** The waiting read or write: how to settle its promise, its channel, whether it writes. */
+  op_resolve: ((value: unknown) => void) | null = null;
+  op_reject: ((err: unknown) => void) | null = null;
+  op_channel: unknown = null;
+  op_write = false;
   /** After a failure that is not poison or retire (a lost connection, a refused message). */
   failure: Error | null = null;
   /** True while an operation uses this lock. */
@@ -105,7 +110,7 @@ export class ProcessLock<M = unknown> {
     const d = this.on_done;
     if (d !== null) {
       this.on_done = null;
-      d();
+      d(this);
     }
     const w = this.wake;
     if (w !== null) {
