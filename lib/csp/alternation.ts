@@ -186,6 +186,8 @@ async function choose(guards: Guard[], priority: boolean): Promise<Selected> {
     return [chosen instanceof OutputGuard ? chosen.end : chosen, null];
   } finally {
     for (const t of timers) t.cancel();
+    // Left early (a guard could not be posted): no home may commit it any more.
+    if (lock.state === READY) lock.fail(new Error('the alternation was abandoned'));
     pool.give(lock);
   }
 }
