@@ -9,7 +9,7 @@
 import { Buffer } from 'node:buffer';
 import { UnpicklingError, type UnpicklingErrorCode } from './errors.js';
 import { GlobalArgumentError, PyGlobal, py_type, resolve_global, type FindClass } from './globals.js';
-import { decode_utf8, fast } from './text.js';
+import { decode_raw_unicode_escape, decode_string_repr, decode_utf8, fast, parse_float } from './text.js';
 import { Tuple } from './types.js';
 
 /** A failure inside an opcode, before its offset is known. @internal */
@@ -252,5 +252,69 @@ export class Machine {
     // the allow-listed types carry no state; an empty one (None, {}) is accepted as CPython writes it
     const empty = state === null || (state instanceof Map && state.size === 0) || (state instanceof Tuple && state.length === 2 && state.every((s) => s === null || (s instanceof Map && s.size === 0)));
     if (!empty) fail('ERR_PICKLE_GLOBAL', `BUILD on a ${py_type(target)}, which takes no state`);
+  }
+
+  // ------------------------------------------------------------------ protocol 0 text opcodes
+
+  /** INT, LONG, FLOAT, STRING, UNICODE at `pos` (after the opcode): pushes the value, returns the next position. */
+  protected text_scalar(op: number, pos: number): number {
+    const buf = this.buf;
+    const nl = this.line(pos);
+    let value: unknown;
+    switch (op) {
+      case 0x49: { // INT: I01 / I00 are True / False (protocol 0 and 1 booleans)
+        const text = fast(buf).latin1Slice(pos, nl);
+        value = text === '01' ? true : text === '00' ? false : this.decimal(text, false);
+        break;
+      }
+      case 0x4c: // LONG
+        value = this.decimal(fast(buf).latin1Slice(pos, nl), true);
+        break;
+      case 0x46: // FLOAT
+        value = parse_float(fast(buf).latin1Slice(pos, nl));
+        break;
+      case 0x53: { // STRING: Python strips trailing whitespace before checking the quotes
+        let stop = nl;
+        while (stop > pos && (buf[stop - 1] === 0x20 || buf[stop - 1] === 0x0d || buf[stop - 1] === 0x09)) stop--;
+        const bytes = decode_string_repr(buf, pos, stop);
+        value = this.py2str(bytes, 0, bytes.length);
+        break;
+      }
+      default: // UNICODE
+        value = decode_raw_unicode_escape(buf, pos, nl);
+    }
+    this.stack.push(value);
+    this.depths.push(0);
+    return nl + 1;
+  }
+
+  /** PUT / GET with a decimal key at `pos`; returns the next position. */
+  protected text_memo(op: number, pos: number): number {
+    const nl = this.line(pos);
+    const key = this.memo_key(fast(this.buf).latin1Slice(pos, nl));
+    if (op === 0x70) this.put(key);
+    else this.get(key);
+    return nl + 1;
+  }
+
+  /** GLOBAL / INST (`module\nname\n` at `pos`); returns the next position. */
+  protected text_global(op: number, pos: number): number {
+    const buf = this.buf, stack = this.stack, depths = this.depths;
+    const nl1 = this.line(pos);
+    const nl2 = this.line(nl1 + 1);
+    const g = this.global(decode_utf8(buf, pos, nl1), decode_utf8(buf, nl1 + 1, nl2));
+    if (op === 0x63) {
+      stack.push(g);
+      depths.push(0);
+    } else {
+      // INST: the arguments are above the last mark
+      const m = this.pop_mark();
+      const args = stack.slice(m);
+      const d = this.args_depth(m);
+      truncate(stack, depths, m);
+      stack.push(this.call(g, args));
+      depths.push(d);
+    }
+    return nl2 + 1;
   }
 }

@@ -288,48 +288,13 @@ class Reader extends Machine {
             break;
           }
           // ------------------------------------------------------------------ protocol 0 text
-          case 0x49: { // INT
-            const nl = this.line(pos);
-            const text = fast(buf).latin1Slice(pos, nl);
-            pos = nl + 1;
-            stack.push(text === '01' ? true : text === '00' ? false : this.decimal(text, false));
-            depths.push(0);
+          case 0x49: // INT
+          case 0x4c: // LONG
+          case 0x46: // FLOAT
+          case 0x53: // STRING
+          case 0x56: // UNICODE
+            pos = this.text_scalar(op, pos);
             break;
-          }
-          case 0x4c: { // LONG
-            const nl = this.line(pos);
-            const text = fast(buf).latin1Slice(pos, nl);
-            pos = nl + 1;
-            stack.push(this.decimal(text, true));
-            depths.push(0);
-            break;
-          }
-          case 0x46: { // FLOAT
-            const nl = this.line(pos);
-            const text = fast(buf).latin1Slice(pos, nl);
-            pos = nl + 1;
-            stack.push(parse_float(text));
-            depths.push(0);
-            break;
-          }
-          case 0x53: { // STRING
-            const nl = this.line(pos);
-            let stop = nl;
-            // Python strips trailing whitespace before checking the quotes
-            while (stop > pos && (buf[stop - 1] === 0x20 || buf[stop - 1] === 0x0d || buf[stop - 1] === 0x09)) stop--;
-            const bytes = decode_string_repr(buf, pos, stop);
-            pos = nl + 1;
-            stack.push(this.py2str(bytes, 0, bytes.length));
-            depths.push(0);
-            break;
-          }
-          case 0x56: { // UNICODE
-            const nl = this.line(pos);
-            stack.push(decode_raw_unicode_escape(buf, pos, nl));
-            depths.push(0);
-            pos = nl + 1;
-            break;
-          }
           // ------------------------------------------------------------------ containers
           case 0x5d: // EMPTY_LIST
             stack.push([]);
@@ -531,13 +496,10 @@ class Reader extends Machine {
             this.put(buf.readUInt32LE(pos));
             pos += 4;
             break;
-          case 0x70: { // PUT
-            const nl = this.line(pos);
-            const key = this.memo_key(fast(buf).latin1Slice(pos, nl));
-            pos = nl + 1;
-            this.put(key);
+          case 0x70: // PUT
+          case 0x67: // GET
+            pos = this.text_memo(op, pos);
             break;
-          }
           case 0x94: // MEMOIZE
             this.put(this.memo_count);
             break;
@@ -550,24 +512,11 @@ class Reader extends Machine {
             this.get(buf.readUInt32LE(pos));
             pos += 4;
             break;
-          case 0x67: { // GET
-            const nl = this.line(pos);
-            const key = this.memo_key(fast(buf).latin1Slice(pos, nl));
-            pos = nl + 1;
-            this.get(key);
-            break;
-          }
           // ------------------------------------------------------------------ globals
-          case 0x63: { // GLOBAL
-            const nl1 = this.line(pos);
-            const nl2 = this.line(nl1 + 1);
-            const module = decode_utf8(buf, pos, nl1);
-            const name = decode_utf8(buf, nl1 + 1, nl2);
-            pos = nl2 + 1;
-            stack.push(this.global(module, name));
-            depths.push(0);
+          case 0x63: // GLOBAL
+          case 0x69: // INST
+            pos = this.text_global(op, pos);
             break;
-          }
           case 0x93: { // STACK_GLOBAL
             const n = stack.length;
             if (n < 2 || n - 2 < this.mark_floor()) fail('ERR_PICKLE_STACK', 'STACK_GLOBAL needs a module and a name');
@@ -577,19 +526,6 @@ class Reader extends Machine {
             truncate(stack, depths, n - 1);
             stack[n - 2] = g;
             depths[n - 2] = 0;
-            break;
-          }
-          case 0x69: { // INST
-            const nl1 = this.line(pos);
-            const nl2 = this.line(nl1 + 1);
-            const g = this.global(decode_utf8(buf, pos, nl1), decode_utf8(buf, nl1 + 1, nl2));
-            pos = nl2 + 1;
-            const m = this.pop_mark();
-            const args = stack.slice(m);
-            const d = this.args_depth(m);
-            truncate(stack, depths, m);
-            stack.push(this.call(g, args));
-            depths.push(d);
             break;
           }
           case 0x6f: { // OBJ
