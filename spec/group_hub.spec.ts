@@ -251,6 +251,38 @@ Hub_('serve_hub on a Unix socket; inline commands; hostile bytes close only that
   await hub.stop();
 });
 
+Hub_('a client that never reads its replies is paused, not buffered without bound; an over-long inline line is refused', async () => {
+  const hub = await serve_hub(['127.0.0.1', 0]);
+  const socket = raw_connect(hub.address);
+  // 300 ECHOs of 60,000 bytes: 18 MB of replies, more than loopback's socket buffers hold.
+  const n = 300;
+  const payload = 'x'.repeat(60000);
+  const command = `*2\r\n$4\r\nECHO\r\n$60000\r\n${payload}\r\n`;
+  const reply_size = `$60000\r\n${payload}\r\n`.length;
+  socket.write(Buffer.from(command.repeat(n)));
+  socket.pause();
+  let paused = false;
+  for (let i = 0; i < 100000 && !paused; i++) {
+    paused = [...hub.channels].some((c) => c.reading_paused);
+    if (!paused) await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(paused, 'the hub stopped reading the flood');
+  let got = 0;
+  const all = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      got += chunk.length;
+      if (got === n * reply_size) resolve();
+    });
+  });
+  socket.resume();
+  await within(all, 20000, 'every reply');
+  socket.end();
+  const long = raw_connect(hub.address);
+  long.write('x'.repeat(200000));
+  assert.match((await within(read_all(long))).toString(), /^-ERR Protocol error/);
+  await hub.stop();
+});
+
 Hub_('the store without sockets: fair wake-ups, timeouts, drop', () => {
   const store = new Store();
   const inbox = new Map<number, RespOut[]>();

@@ -13,7 +13,8 @@
  * One {@link HubConnection} per client: its framing is `read_delimiter` switching between
  * `'\r\n'` and bulk byte counts, driven by the same pure RESP decoder as the client (with
  * inline commands allowed, as Redis does for telnet users). A client blocked in `BLPOP`
- * stops being read until it is answered, so its later commands wait, as in Redis. Replies
+ * stops being read until it is answered, so its later commands wait, as in Redis; so does a
+ * client whose unread replies pass the write buffer's high water mark, until they drain. Replies
  * written in one tick go out in one write. Bytes that are not RESP get Redis' own
  * `-ERR Protocol error` and close that connection only.
  *
@@ -59,6 +60,7 @@ export class HubConnection extends Connection {
   private out: Buffer[] = [];
   private flush_scheduled = false;
   private quitting = false;
+  private write_paused = false;
 
   /** @param options - as for every Connection */
   constructor(options: StreamOptions = {}) {
@@ -113,6 +115,20 @@ export class HubConnection extends Connection {
     }
   }
 
+  /**
+   * A client that sends commands without reading the replies: stop reading its commands
+   * until the replies have drained (Redis would drop it at its output buffer limit).
+   */
+  override on_pause_writing(): void {
+    this.write_paused = true;
+    this.pause_reading();
+  }
+
+  override on_resume_writing(): void {
+    this.write_paused = false;
+    if (this.session?.blocked === null) this.resume_reading();
+  }
+
   override on_overflow_error(_err: BufferOverflowError): void {
     this.protocol_error('too big inline request');
   }
@@ -133,7 +149,7 @@ export class HubConnection extends Connection {
     this.timer = null;
     if (this.closed || this.closing) return;
     this.reply(reply);
-    this.resume_reading();
+    if (!this.write_paused) this.resume_reading();
   }
 
   private reply(reply: RespOut): void {
