@@ -293,7 +293,7 @@ class Writer extends Output {
     let i = 0;
     let at: unknown;
     try {
-      m.forEach((v, k) => {
+      for (const [k, v] of m) {
         at = k;
         if (batched && i % BATCH === 0) this.byte(op.MARK);
         if (typeof k === 'string') this.key(k);
@@ -302,7 +302,7 @@ class Writer extends Output {
         i++;
         if (!batched) this.byte(op.SETITEM);
         else if (i % BATCH === 0 || i === n) this.byte(op.SETITEMS);
-      });
+      }
     } catch (err) {
       if (err instanceof PicklingError) {
         const key = typeof at === 'string' ? JSON.stringify(at) : typeof at === 'number' || typeof at === 'boolean' || at === null ? String(at) : typeof at === 'bigint' ? `${at}n` : `<key ${i}>`;
