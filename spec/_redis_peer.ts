@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { temp_dir } from './_helpers.js';
+import type { RedisClient } from '../lib/redis/index.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -98,4 +99,17 @@ export class RedisPeer {
   stop(): Promise<void> {
     return this.kill();
   }
+}
+
+/**
+ * Waits until the server (redis-server or the hub) reports at least `n` clients blocked
+ * (INFO clients), asking once per event-loop turn: an event, never a sleep.
+ */
+export async function blocked_clients(r: RedisClient, n: number): Promise<void> {
+  for (let i = 0; i < 10000; i++) {
+    const info = String(await r.command('INFO', 'clients'));
+    if (Number(/blocked_clients:(\d+)/.exec(info)?.[1]) >= n) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`never saw ${n} blocked clients`);
 }

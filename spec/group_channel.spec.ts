@@ -21,7 +21,7 @@ import {
 import { dumps, loads, tuple, Tuple } from '../lib/pickle/index.js';
 import { RedisClient } from '../lib/redis/index.js';
 import { within } from './_helpers.js';
-import { HAVE_REDIS, RedisPeer } from './_redis_peer.js';
+import { HAVE_REDIS, RedisPeer, blocked_clients } from './_redis_peer.js';
 
 async function error_of(p: Promise<unknown>): Promise<Error> {
   try {
@@ -163,9 +163,8 @@ function group_suite(name: string, start: () => Promise<{ address: Address; stop
     const a = channel({ rescan: 60000 });
     await a.join('server');
     const waiting = a.recvFromAny(10000);
-    // Make sure the receiver is blocked on the old member list before the newcomer joins.
-    await admin.command('PING');
-    await new Promise((r) => setTimeout(r, 50));
+    // The receiver is blocked on the old member list before the newcomer joins.
+    await blocked_clients(admin, 1);
     const late = channel();
     const pl = await late.join('client');
     await late.sendTo([a.pid!], 'hello from a latecomer');
@@ -176,7 +175,7 @@ function group_suite(name: string, start: () => Promise<{ address: Address; stop
     const a = channel({ rescan: 100 });
     const pa = await a.join('server');
     const waiting = a.recvFromAny(10000);
-    await new Promise((r) => setTimeout(r, 30));
+    await blocked_clients(admin, 1);
     // What the Python package does, by hand: SADD members, then RPUSH a pickled message.
     await admin.command('SADD', 'members', '31' === pa ? '30' : '31');
     const py = '31' === pa ? '30' : '31';

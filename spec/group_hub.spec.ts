@@ -8,10 +8,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Engine, type Address } from '../lib/index.js';
-import { serve_hub, Store, BLOCKED, type Hub } from '../lib/group/index.js';
+import { serve_hub, Store, BLOCKED } from '../lib/group/index.js';
 import { NULL_ARRAY, RedisClient, RedisError, type RedisReply, type RespOut } from '../lib/redis/index.js';
 import { raw_connect, read_all, sock_path, within } from './_helpers.js';
-import { HAVE_REDIS, RedisPeer } from './_redis_peer.js';
+import { HAVE_REDIS, RedisPeer, blocked_clients } from './_redis_peer.js';
 
 interface Target {
   address: Address;
@@ -197,21 +197,6 @@ function behaviour(name: string, start: () => Promise<Target>): void {
   s.run();
 }
 
-/** Waits (by asking, never sleeping) until the server reports `n` blocked clients. */
-async function blocked_clients(r: RedisClient, n: number): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    const info = String(await r.command('INFO', 'clients').catch(() => null));
-    const count = /blocked_clients:(\d+)/.exec(info)?.[1];
-    if (count !== undefined ? Number(count) >= n : await hub_blocked(n)) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`never saw ${n} blocked clients`);
-}
-
-let current_hub: Hub | null = null;
-async function hub_blocked(n: number): Promise<boolean> {
-  return current_hub !== null && current_hub.store.blocked_count >= n;
-}
 
 if (HAVE_REDIS) {
   behaviour('redis-server', async () => {
@@ -221,7 +206,6 @@ if (HAVE_REDIS) {
 }
 behaviour('embedded hub (TCP)', async () => {
   const hub = await serve_hub(['127.0.0.1', 0]);
-  current_hub = hub;
   return { address: hub.address, stop: () => hub.stop() };
 });
 

@@ -211,6 +211,11 @@ Client('a server killed and restarted mid-run: written commands rejected, never 
   for (let k = 0; k < 2000; k++) issue();
   await all[999];
   await peer.kill();
+  // Once the client has seen the connection go (a state change, checked each turn):
+  for (let turn = 0; r.connected; turn++) {
+    if (turn > 100000) throw new Error('the client never noticed the dead server');
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   // Issued while the server is down: they wait.
   for (let k = 0; k < 300; k++) issue();
   restarted = true;

@@ -78,7 +78,7 @@ function int_arg(b: Buffer): number | null {
 
 /** Arity per command: positive = exact count (with the name), negative = at least. */
 const ARITY: Record<string, number> = {
-  ping: -1, echo: 2, select: 2, quit: -1, hello: -1, client: -2, dbsize: 1, time: 1,
+  ping: -1, echo: 2, info: -1, select: 2, quit: -1, hello: -1, client: -2, dbsize: 1, time: 1,
   sadd: -3, srem: -3, smembers: 2, sismember: 3, scard: 2,
   rpush: -3, lpush: -3, lpop: -2, rpop: -2, blpop: -3, lrem: 4, lrange: 4, llen: 2, lindex: 3,
   del: -2, exists: -2, type: 2, keys: 2, flushall: -1, flushdb: -1,
@@ -165,6 +165,11 @@ export class Store {
         return a.length === 2 ? a[1]! : new SimpleString('PONG');
       case 'echo':
         return a[1]!;
+      case 'info': {
+        // A few of Redis' fields, in its format (clients such as specs poll blocked_clients).
+        const keys = this.dbs.map((d, i) => (d.size > 0 ? `db${i}:keys=${d.size},expires=0,avg_ttl=0\r\n` : '')).join('');
+        return `# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\n\r\n# Clients\r\nblocked_clients:${this.blocked_count}\r\n\r\n# Keyspace\r\n${keys}`;
+      }
       case 'quit':
         return OK;
       case 'select': {
