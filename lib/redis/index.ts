@@ -28,7 +28,6 @@ export {
   encode_command,
   encode_reply,
   RespDecoder,
-  RespParser,
   RespPush,
   SimpleString,
   OK,
@@ -40,6 +39,7 @@ export {
   type RespLimits,
   type RespDecoderOptions,
 } from './resp.js';
+export { RespParser } from './parser.js';
 export {
   RedisError,
   RedisProtocolError,
