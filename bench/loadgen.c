@@ -67,7 +67,9 @@ static struct {
   double duration, warmup, hold, drain;
   uint64_t max;
   int timeout_ms;
-} O = {M_STREAM, K_ECHO, NULL, 50, 16, 32, 2.0, 0.3, 10.0, 5.0, 0, 250};
+  int each; /* --send=each: one send() per message instead of one per batch */
+  int sources; /* --sources=N: IPv4 connections come from 127.0.0.1 .. 127.0.0.N (more than ~28k) */
+} O = {M_STREAM, K_ECHO, NULL, 50, 16, 32, 2.0, 0.3, 10.0, 5.0, 0, 250, 0, 1};
 
 static struct sockaddr_storage ADDR;
 static socklen_t ADDRLEN;
@@ -348,7 +350,10 @@ static void complete(struct conn *c, uint64_t t) {
       MEASURED++;
       add_sample(t - sent);
     }
-    if (may_send(t)) queue_msg(c, t);
+    if (may_send(t)) {
+      queue_msg(c, t);
+      if (O.each) flush(c);
+    }
     break;
   case M_ACCEPT:
     finish_accept_conn(c, t);
@@ -426,6 +431,15 @@ static int tcp_socket(void) {
 /* Start a non-blocking connect; returns 0, or -1 for a retryable EAGAIN (unix backlog full). */
 static int start_connect(struct conn *c, uint64_t t) {
   c->fd = tcp_socket();
+  if (O.sources > 1 && FAMILY == AF_INET) {
+    /* One loopback source address per ~28k connections: each (source, destination) pair
+     * has only the ephemeral port range to use. */
+    int one = 1; /* the port is chosen at connect(), per destination, not at bind() */
+    setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
+    src.sin_addr.s_addr = htonl(0x7F000001u + (uint32_t)(CONN_SEQ % (uint64_t)O.sources));
+    if (bind(c->fd, (struct sockaddr *)&src, sizeof src) < 0) fail("bind source: %s", strerror(errno));
+  }
   c->id = (uint32_t)CONN_SEQ++;
   conn_reset(c);
   c->t_start = t;
@@ -512,7 +526,10 @@ static int run_stream(void) {
   TW = T0 + (uint64_t)(O.warmup * 1e9);
   TE = TW + (uint64_t)(O.duration * 1e9);
   for (int i = 0; i < O.conns; i++) {
-    for (int j = 0; j < O.inflight && may_send(T0); j++) queue_msg(&CONNS[i], T0);
+    for (int j = 0; j < O.inflight && may_send(T0); j++) {
+      queue_msg(&CONNS[i], T0);
+      if (O.each) flush(&CONNS[i]);
+    }
     flush(&CONNS[i]);
   }
   struct epoll_event evs[256];
@@ -863,6 +880,12 @@ int main(int argc, char **argv) {
     else if (KEY("drain")) O.drain = atof(v);
     else if (KEY("max")) O.max = strtoull(v, NULL, 10);
     else if (KEY("timeout-ms")) O.timeout_ms = atoi(v);
+    else if (KEY("sources")) O.sources = atoi(v);
+    else if (KEY("send")) {
+      if (!strcmp(v, "each")) O.each = 1;
+      else if (!strcmp(v, "batch")) O.each = 0;
+      else fail("--send must be each or batch");
+    }
     else fail("unknown option --%.*s", (int)kl, k);
 #undef KEY
   }

@@ -257,8 +257,19 @@ function make_cases(idle: number): Case[] {
       metrics: [
         { key: 'rss_mb', label: 'server RSS (MB)', higher: false, format: fixed(1) },
         { key: 'per_conn_kb', label: 'RSS per connection (KB)', higher: false, format: fixed(2) },
+        { key: 'heap_per_conn_kb', label: 'V8 heap per connection (KB, Node only)', higher: false, format: fixed(2) },
       ],
-      loadgen: ['--mode=idle', '--kind=echo', `--conns=${idle}`, '--inflight=200', '--size=32', '--duration=60', '--hold=30'],
+      loadgen: [
+        '--mode=idle',
+        '--kind=echo',
+        `--conns=${idle}`,
+        '--inflight=200',
+        '--size=32',
+        '--duration=60',
+        '--hold=30',
+        // Past ~28k connections one loopback source address runs out of ephemeral ports.
+        `--sources=${Math.ceil(idle / 25000)}`,
+      ],
       memory: true,
     },
   ];
@@ -283,8 +294,9 @@ interface Impl {
 function make_impls(): Impl[] {
   const node = process.execPath;
   return [
-    { name: 'trousers', label: 'trousers', command: (w) => [node, path.join(SERVERS_JS, `trousers_${w}.js`), '0'], available: false, note: '' },
-    { name: 'raw', label: 'raw node', command: (w) => [node, path.join(SERVERS_JS, `raw_${w}.js`), '0'], available: false, note: '' },
+    // --expose-gc: the memory case asks for the heap after a full collection (no effect otherwise).
+    { name: 'trousers', label: 'trousers', command: (w) => [node, '--expose-gc', path.join(SERVERS_JS, `trousers_${w}.js`), '0'], available: false, note: '' },
+    { name: 'raw', label: 'raw node', command: (w) => [node, '--expose-gc', path.join(SERVERS_JS, `raw_${w}.js`), '0'], available: false, note: '' },
     { name: 'asyncio', label: 'asyncio', command: (w) => [PYTHON, path.join(SERVERS_PY, 'asyncio_servers.py'), w, '0'], available: false, note: '' },
     { name: 'twisted', label: 'Twisted', command: (w) => [PYTHON, path.join(SERVERS_PY, 'twisted_servers.py'), w, '0'], available: false, note: '' },
   ];
@@ -300,6 +312,16 @@ const OTHER_LIMIT = 15;
 
 const LIVE = new Set<ChildProcess>();
 let PIN = true;
+/**
+ * The fd limit the benchmark's own processes get (server and load generator only): the hard
+ * limit, or, for a memory case with more idle connections than that, raised above it when
+ * the runner may (root); the rest of the machine keeps its limits.
+ */
+let FD_LIMIT = 0;
+/** `bash -c` prefix that applies FD_LIMIT. */
+function ulimit_prefix(): string {
+  return FD_LIMIT > 0 ? `ulimit -Hn ${FD_LIMIT} 2>/dev/null; ulimit -n ${FD_LIMIT} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; ` : 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; ';
+}
 let CLK_TCK = 100;
 
 function kill_all(): void {
@@ -339,11 +361,34 @@ interface ServerProc {
   stderr: () => string;
 }
 
+/**
+ * A Node bench server's V8 heap (`heap` on its stdin, `HEAP used external arrayBuffers` back,
+ * after a full collection), in bytes; null when it does not answer within 5 s.
+ */
+function server_heap(s: ServerProc): Promise<{ used: number; external: number } | null> {
+  return new Promise((resolve) => {
+    let out = '';
+    const on_data = (d: Buffer): void => {
+      out += d.toString();
+      const m = /^HEAP (\d+) (\d+) (\d+)\s*$/m.exec(out);
+      if (m) finish({ used: Number(m[1]), external: Number(m[2]) });
+    };
+    const timer = setTimeout(() => finish(null), 5000);
+    const finish = (v: { used: number; external: number } | null): void => {
+      clearTimeout(timer);
+      s.child.stdout!.off('data', on_data);
+      resolve(v);
+    };
+    s.child.stdout!.on('data', on_data);
+    s.child.stdin!.write('heap\n');
+  });
+}
+
 /** Starts a server (fd limit raised to the hard limit, pinned to core 0); resolves on LISTENING. */
 function start_server(cmd: string[]): Promise<ServerProc> {
   const argv = [...(PIN ? ['taskset', '-c', '0'] : []), ...cmd];
   const child = track(
-    spawn('bash', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'bench-server', ...argv], {
+    spawn('bash', ['-c', `${ulimit_prefix()}exec "$@"`, 'bench-server', ...argv], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
     }),
@@ -425,7 +470,7 @@ type Result = Record<string, unknown> & { ok: boolean; error?: string };
  */
 function run_loadgen(args: string[], max_s: number, on_holding?: (child: ChildProcess) => void): Promise<Result> {
   const argv = [...(PIN ? ['taskset', '-c', '1', LOADGEN] : [LOADGEN]), ...args];
-  const child = track(spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] }));
+  const child = track(spawn('bash', ['-c', `${ulimit_prefix()}exec "$@"`, 'bench-loadgen', ...argv], { stdio: ['pipe', 'pipe', 'pipe'] }));
   child.stdin!.on('error', () => {});
   if (!on_holding) child.stdin!.end();
   let out = '';
@@ -473,13 +518,21 @@ async function run_one(c: Case, impl: Impl, o: Options, duration: number): Promi
   try {
     const target = `--target=127.0.0.1:${server.port}`;
     if (c.memory) {
+      const node = impl.name === 'trousers' || impl.name === 'raw';
+      const heap0 = node ? await server_heap(server) : null;
       const base = proc_rss(server.pid);
       let held = { rss: NaN, hwm: NaN };
-      const r = await run_loadgen([...c.loadgen, target], 120, (child) => {
+      let heap1: { used: number; external: number } | null = null;
+      const r = await run_loadgen([...c.loadgen, target], 180, (child) => {
         // Let the server finish its bookkeeping for the last connections, then sample.
         setTimeout(() => {
           held = proc_rss(server.pid);
-          child.stdin!.end('done\n');
+          const done = (): void => void child.stdin!.end('done\n');
+          if (!node) return done();
+          server_heap(server).then((h) => {
+            heap1 = h;
+            done();
+          }, done);
         }, 300);
       });
       if (r.ok) {
@@ -488,6 +541,12 @@ async function run_one(c: Case, impl: Impl, o: Options, duration: number): Promi
         r['rss_mb'] = held.rss;
         r['rss_hwm_mb'] = held.hwm;
         r['per_conn_kb'] = ((held.rss - base.rss) * 1e3) / n;
+        const h1 = heap1 as { used: number; external: number } | null;
+        if (heap0 !== null && h1 !== null) {
+          r['heap_mb'] = h1.used / 1e6;
+          r['heap_per_conn_kb'] = (h1.used - heap0.used) / 1e3 / n;
+          r['external_per_conn_kb'] = (h1.external - heap0.external) / 1e3 / n;
+        }
       }
       return r;
     }
@@ -498,6 +557,10 @@ async function run_one(c: Case, impl: Impl, o: Options, duration: number): Promi
     const wall = (performance.now() - t0) / 1000;
     const server_cpu = proc_cpu(server.pid) - cpu0;
     r['server_cpu_pct'] = (server_cpu / wall) * 100;
+    // Server CPU per message (or connection, or packet) over the whole run: steadier than
+    // throughput on a shared machine, since time stolen by other processes is not counted.
+    const units = Number(r['total_messages'] ?? r['total_connections'] ?? r['received']);
+    if (units > 0) r['server_us_per_unit'] = (server_cpu * 1e6) / units;
     // Whatever else ran meanwhile (other processes, kernel threads), in % of one core.
     if (typeof r['loadgen_cpu_s'] === 'number') {
       r['other_cpu_pct'] = Math.max(0, ((machine_busy() - busy0 - server_cpu - r['loadgen_cpu_s']) / wall) * 100);
@@ -529,6 +592,8 @@ interface Stat {
 function stat(runs: Run[], c: Case, impl: string, key: string): Stat | null {
   const mine = runs.filter((r) => r.case === c.id && r.impl === impl);
   if (mine.length === 0) return null;
+  // A measurement this implementation does not have (the V8 heap of a Python server): n/a.
+  if (mine.every((r) => r.result.ok && !(key in r.result))) return null;
   const ok = mine.filter((r) => r.result.ok && typeof r.result[key] === 'number' && Number.isFinite(r.result[key]));
   const vals = ok.map((r) => r.result[key] as number);
   const errors = mine.filter((r) => !r.result.ok).map((r) => r.result.error ?? 'failed');
@@ -566,7 +631,7 @@ function machine_info(impls: Impl[], o: Options): string[] {
   return [
     `- date: ${new Date().toISOString()}`,
     `- CPU: ${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown'}; ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM; Linux ${os.release()}`,
-    `- Node ${process.version}; ${(py.stdout || py.stderr).trim() || 'python3 not found'}; Twisted: ${tw?.available ? tw.note : `not used (${tw?.note || 'not importable'})`}`,
+    `- Node ${process.version}; ${(py.stdout || py.stderr).trim() || 'python3 not found'} (\`${PYTHON}\`, ${process.env['BENCH_PYTHON'] ? 'BENCH_PYTHON' : 'the fastest Python 3 here by calibration'}); Twisted: ${tw?.available ? tw.note : `not used (${tw?.note || 'not importable'})`}`,
     `- pinning: ${PIN ? 'servers on core 0, load generator on core 1 (taskset)' : 'none'}; fd hard limit ${hard}`,
     `- ${o.rounds} round(s); ${o.warmup} s warm-up + ${o.duration} s measured per run; implementations run alternately, order rotated per case and round`,
   ];
@@ -601,6 +666,22 @@ function report(cases: Case[], impls: Impl[], runs: Run[], o: Options, elapsed: 
   for (const c of cases) lines.push(`- \`${c.id}\`: ${c.what}.`);
   lines.push('', 'Every reply byte is checked by the load generator (`bench/loadgen.c`, C, epoll, non-blocking); a server that drops, reorders or corrupts data fails its run instead of looking fast.');
 
+  lines.push('', '## Server CPU per message', '');
+  lines.push('The server\'s CPU time (user + system, from /proc/PID/stat, over the whole load-generator run) divided by the messages (connections for `echo_accept`, packets for `udp_echo`) it handled: steadier than throughput on a shared machine, because time other processes take is not counted. On loopback the system part includes the TCP receive work of the load generator\'s side for every byte the server sends. Lower is better.', '');
+  const uh = ['case', ...shown.map((i) => `${i.label} (µs)`)];
+  if (has('raw')) uh.push('trousers/raw');
+  if (has('asyncio')) uh.push('trousers/asyncio');
+  lines.push(`| ${uh.join(' | ')} |`, `|${uh.map(() => '---').join('|')}|`);
+  const per_unit: Metric = { key: 'server_us_per_unit', label: 'µs', higher: false, format: (v) => (v >= 10 ? v.toFixed(1) : v.toFixed(3)) };
+  for (const c of cases) {
+    if (c.memory) continue;
+    const stats = new Map(shown.map((i) => [i.name, stat(runs, c, i.name, per_unit.key)] as const));
+    const row = [c.id, ...shown.map((i) => cell(stats.get(i.name) ?? null, per_unit))];
+    const t = stats.get('trousers') ?? null;
+    if (has('raw')) row.push(ratio(t, stats.get('raw') ?? null));
+    if (has('asyncio')) row.push(ratio(t, stats.get('asyncio') ?? null));
+    lines.push(`| ${row.join(' | ')} |`);
+  }
   lines.push('', '## Who was the bottleneck', '');
   lines.push('CPU use during the runs (medians): the server process (all threads, over the whole load-generator run, from /proc/PID/stat) and the load generator (its own getrusage over the measurement window). A server near 100 % with the load generator well below it means the server was the limit. Most of the load generator\'s time is kernel time: on loopback the sender also pays for the receiving side of the TCP stack.', '');
   const ch = ['case', ...shown.map((i) => `${i.label}: server / loadgen / other CPU %`)];
@@ -643,7 +724,7 @@ function report(cases: Case[], impls: Impl[], runs: Run[], o: Options, elapsed: 
     if (r) {
       lines.push(
         '',
-        `Memory case: ${String(r.result['connections'])} connections held (requested ${String(r.result['requested'])}; load generator fd limit ${String(r.result['fd_limit'])}). RSS sampled 300 ms after the last connection's round trip; per-connection figure = (RSS − RSS before connecting) / connections.`,
+        `Memory case: ${String(r.result['connections'])} connections held (requested ${String(r.result['requested'])}; load generator fd limit ${String(r.result['fd_limit'])}). RSS sampled 300 ms after the last connection's round trip; per-connection figure = (RSS − RSS before connecting) / connections. V8 heap per connection (Node servers only): heapUsed after a full collection (\`--expose-gc\`) while the connections are held, minus before connecting, over connections.`,
       );
     }
   }
@@ -661,7 +742,7 @@ function report(cases: Case[], impls: Impl[], runs: Run[], o: Options, elapsed: 
 
 async function probe(impl: Impl): Promise<void> {
   if (impl.name === 'trousers' || impl.name === 'raw') {
-    const file = impl.command('echo')[1]!;
+    const file = impl.command('echo').find((a) => a.endsWith('.js'))!;
     if (!fs.existsSync(file)) {
       impl.note = `${path.relative(ROOT, file)} not built (run npm run build)`;
       return;
@@ -707,8 +788,17 @@ async function main(): Promise<void> {
   if (cc.status !== 0) throw new Error(`gcc failed: ${cc.error?.message ?? ''}${cc.stderr}`);
 
   // The memory case needs idle + a few fds in both processes.
-  const hard = Number(spawnSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
+  let hard = Number(spawnSync('bash', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
   let idle = o.idle;
+  if (Number.isFinite(hard) && hard < idle + 1000) {
+    // Raise the limit for the benchmark's processes only, when allowed (root).
+    const want = idle + 1000;
+    const r = spawnSync('bash', ['-c', `ulimit -Hn ${want} && ulimit -n ${want} && ulimit -n`], { encoding: 'utf8' });
+    if (r.status === 0 && Number(r.stdout.trim()) >= want) {
+      FD_LIMIT = want;
+      hard = want;
+    }
+  }
   if (Number.isFinite(hard) && hard < idle + 100) {
     idle = Math.max(100, hard - 100);
     notes.push(`fd hard limit ${hard}: memory case sized to ${idle} connections instead of ${o.idle}`);

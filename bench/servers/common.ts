@@ -3,7 +3,9 @@
  * command-line wrapper (`node <server>.js PORT|PATH [HOST]`) the bench runner uses.
  *
  * The CLI prints `LISTENING <port>` (or `LISTENING <path>` for a Unix socket) once the server is
- * ready and runs until SIGTERM / SIGINT or until its stdin is closed.
+ * ready and runs until SIGTERM / SIGINT or until its stdin is closed. A line `heap` on stdin
+ * prints `HEAP <heapUsed> <external> <arrayBuffers>` (bytes, after a full collection when node
+ * runs with `--expose-gc`).
  *
  * @module
  */
@@ -53,6 +55,21 @@ export function run_cli(start: StartFn): void {
       };
       process.on('SIGTERM', stop);
       process.on('SIGINT', stop);
+      // `heap` on stdin: print the V8 heap (after a full collection when node runs with
+      // --expose-gc), for the runner's memory case.
+      let input = '';
+      process.stdin.on('data', (d: Buffer) => {
+        input += d.toString();
+        for (let nl = input.indexOf('\n'); nl >= 0; nl = input.indexOf('\n')) {
+          const line = input.slice(0, nl).trim();
+          input = input.slice(nl + 1);
+          if (line !== 'heap') continue;
+          const gc = (globalThis as { gc?: () => void }).gc;
+          if (gc !== undefined) gc();
+          const m = process.memoryUsage();
+          process.stdout.write(`HEAP ${m.heapUsed} ${m.external} ${m.arrayBuffers}\n`);
+        }
+      });
       process.stdin.on('end', stop);
       process.stdin.on('error', stop);
       process.stdin.resume();
