@@ -23,8 +23,9 @@
  *   length over 2 GiB), byte for byte like Python.
  * - `authkey`: Python's HMAC challenge/response, both the modern `{sha256}` form
  *   (Python >= 3.12) and the legacy HMAC-MD5 form (Python <= 3.11 and 2.7).
- * - `send`/`recv` carry structured values between Node processes (`v8.serialize` or JSON);
- *   Python's `send`/`recv` use pickle, so with Python use `send_bytes`/`recv_bytes`.
+ * - `send`/`recv` carry structured values with a codec: `v8.serialize` (default) or JSON
+ *   between Node processes, and `codec: 'pickle'`, which speaks Python's own
+ *   `Connection.send`/`recv` (protocol 2 out, any protocol in; see `trousers/pickle`).
  * - Windows named pipes (`\\.\pipe\name`) work Node to Node only: Python's pipe
  *   connections use message-mode pipes without length prefixes, which are not
  *   byte-compatible with this (socket) format.
@@ -38,6 +39,6 @@ export { MessageConnection } from './message_connection.js';
 export { wait } from './wait.js';
 export { type MessageOptions } from './options.js';
 export { address_family, type ConnectionAddress, type ListenerAddress, type Family } from './address.js';
-export { JSON_CODEC, V8_CODEC, type Codec, type CodecOption } from './codec.js';
+export { JSON_CODEC, V8_CODEC, PICKLE_CODEC, type Codec, type CodecOption } from './codec.js';
 export { type DigestName } from './auth.js';
 export { AuthenticationError, ConnectionEOFError, HandshakeTimeoutError, ProtocolError } from './errors.js';

@@ -11,8 +11,8 @@
  * ```
  *
  * `send_bytes` / `recv_bytes` speak Python's wire format byte for byte. `send` / `recv`
- * encode values with a codec (`v8.serialize` by default, or JSON): Python's `send` / `recv`
- * use pickle, so with Python peers use the bytes methods.
+ * encode values with a codec: `v8.serialize` by default, JSON, or `codec: 'pickle'`, which is
+ * what Python's own `send` / `recv` speak.
  *
  * @module
  */
@@ -94,8 +94,8 @@ export class MessageConnection implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Sends a value encoded with the connection's codec (`v8.serialize` by default). For Node
-   * peers only: Python's `recv()` expects a pickle.
+   * Sends a value encoded with the connection's codec (`v8.serialize` by default). A Python
+   * peer's `recv()` expects a pickle: use `codec: 'pickle'` with Python.
    * @throws whatever the codec throws for values it cannot encode (functions, symbols...)
    */
   send(value: unknown): Promise<void> {
