@@ -14,6 +14,7 @@ import {
   ChannelMovedError,
   ChannelPoisonError,
   ChannelRetireError,
+  configure,
   CspUsageError,
   FairSelect,
   InputGuard,
@@ -30,12 +31,14 @@ import {
   TimeoutGuard,
   type ChannelEndWrite,
 } from '../lib/csp/index.js';
+import * as net from 'node:net';
 import { within } from './_helpers.js';
 
 const test = suite('csp local');
 
 test.after.each(async () => {
   await within(shutdown(), 5000, 'shutdown');
+  configure(null);
 });
 
 async function rejects<E extends Error>(p: Promise<unknown>, cls: new (...a: never[]) => E): Promise<E> {
@@ -283,9 +286,36 @@ test('mobile ends: a moved end refuses use; its description reconnects to the ho
   const back = ChannelEnd.restore(desc) as ChannelEndWrite;
   const r = c.reader();
   const p = back.write('over the wire');
-  assert.is(await within(r.read(), 5000, 'read over loopback'), 'over the wire', 'the restored end speaks through a socket to its own process');
+  assert.is(await within(r.read(), 5000, 'read'), 'over the wire', 'the restored end reaches its home (here: this process)');
   await p;
   await retire(back, r);
+});
+
+test('an alternation that cannot post a guard (a value with no Python type) fails and commits nothing', async () => {
+  configure({ connect_timeout: 50, connect_retry_delay: 10 });
+  const a = new Channel('abandon-a');
+  // a home elsewhere (nobody listens there: the post fails before anything is sent)
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const far = new Channel('abandon-far', { connect: ['127.0.0.1', port] });
+  const far_w = far.writer();
+  const ar = a.reader(), aw = a.writer();
+  let err: unknown = null;
+  try {
+    await AltSelect(new InputGuard(ar), new OutputGuard(far_w, () => 'a function'));
+  } catch (e) {
+    err = e;
+  }
+  assert.is((err as Error)?.name, 'PicklingError', String(err));
+  const p = aw.write('for a plain reader');
+  assert.is(await within(ar.read(), 3000, 'plain read'), 'for a plain reader', 'the abandoned alternation took nothing');
+  await p;
+  await retire(ar, aw);
 });
 
 test.run();

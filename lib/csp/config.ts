@@ -64,10 +64,18 @@ function default_on_error(err: Error): void {
 }
 
 let settings: CspOptions = {};
+let version = 0;
+let cached: CspConfig | null = null;
+
+/** Bumped by every `configure()`: who caches settings compares it. @internal */
+export function config_version(): number {
+  return version;
+}
 
 /** The settings in force now. @internal */
 export function current_config(): CspConfig {
-  return {
+  if (cached !== null) return cached;
+  cached = {
     host: settings.host ?? (process.env['PYCSP_HOST'] || '127.0.0.1'),
     port: settings.port ?? env_port(),
     engine: settings.engine ?? Engine.instance(),
@@ -78,6 +86,7 @@ export function current_config(): CspConfig {
     lock_timeout: settings.lock_timeout ?? 20000,
     on_error: settings.on_error ?? default_on_error,
   };
+  return cached;
 }
 
 function check_ms(name: string, v: unknown): void {
@@ -95,6 +104,8 @@ function check_ms(name: string, v: unknown): void {
 export function configure(options: CspOptions | null): void {
   if (options === null) {
     settings = {};
+    version++;
+    cached = null;
     return;
   }
   if (typeof options !== 'object') throw new TypeError('configure() takes an object of options');
@@ -114,4 +125,6 @@ export function configure(options: CspOptions | null): void {
   }
   if (options.on_error !== undefined && typeof options.on_error !== 'function') throw new TypeError('on_error must be a function');
   settings = { ...settings, ...options };
+  version++;
+  cached = null;
 }

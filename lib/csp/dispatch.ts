@@ -24,7 +24,7 @@
 
 import { Buffer } from 'node:buffer';
 import { closed, listening, type Timer } from '../index.js';
-import { current_config, type CspConfig } from './config.js';
+import { config_version, current_config, type CspConfig } from './config.js';
 import { ChannelBindError, ChannelLostError, CspProtocolError } from './errors.js';
 import {
   CHANTHREAD_DEREGISTER,
@@ -105,7 +105,20 @@ export function addr_key(host: string, port: number): string {
 
 /** This process's PyCSP node. @internal */
 export class Dispatcher {
-  readonly config: CspConfig;
+  /** Host, port and engine as they were when this node started. */
+  private readonly pinned: Pick<CspConfig, 'host' | 'port' | 'engine'>;
+  private cached_config: CspConfig | null = null;
+  private cached_version = -1;
+
+  /** The settings: host, port and engine as at start, the rest as `configure()` says now. */
+  get config(): CspConfig {
+    const v = config_version();
+    if (this.cached_config === null || this.cached_version !== v) {
+      this.cached_config = { ...current_config(), ...this.pinned };
+      this.cached_version = v;
+    }
+    return this.cached_config;
+  }
   readonly homes = new Map<string, HomeEntry>();
   readonly locks = new Map<string, ProcessLock<Msg>>();
   /** The locks of this process's operations. */
@@ -128,7 +141,8 @@ export class Dispatcher {
   closing = false;
 
   constructor() {
-    this.config = current_config();
+    const c = current_config();
+    this.pinned = { host: c.host, port: c.port, engine: c.engine };
   }
 
   /** `[host, port]` once bound, else null. */
