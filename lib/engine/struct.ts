@@ -77,22 +77,38 @@ interface OneInt {
   write(buffer: Buffer, value: number): void;
 }
 
+// (A Uint8Array store keeps the low 8 bits, so negative values come out in two's complement.)
+function write_32be(b: Buffer, v: number): void {
+  b[0] = v >>> 24;
+  b[1] = v >>> 16;
+  b[2] = v >>> 8;
+  b[3] = v;
+}
+function write_32le(b: Buffer, v: number): void {
+  b[0] = v;
+  b[1] = v >>> 8;
+  b[2] = v >>> 16;
+  b[3] = v >>> 24;
+}
+
 function one_int(kind: number, le: boolean): OneInt | null {
   switch (kind) {
     case I8: return { min: -128, max: 127, read: (b, o) => b.readInt8(o), write: (b, v) => void b.writeInt8(v, 0) };
     case U8: return { min: 0, max: 255, read: (b, o) => b.readUInt8(o), write: (b, v) => void b.writeUInt8(v, 0) };
+    // Byte by byte: the callers have checked the bounds and the range already, so Node's
+    // checking readers and writers would only repeat it (this is the per-frame length prefix).
     case I16: return le
-      ? { min: -32768, max: 32767, read: (b, o) => b.readInt16LE(o), write: (b, v) => void b.writeInt16LE(v, 0) }
-      : { min: -32768, max: 32767, read: (b, o) => b.readInt16BE(o), write: (b, v) => void b.writeInt16BE(v, 0) };
+      ? { min: -32768, max: 32767, read: (b, o) => (((b[o + 1]! << 8) | b[o]!) << 16) >> 16, write: (b, v) => { b[0] = v; b[1] = v >>> 8; } }
+      : { min: -32768, max: 32767, read: (b, o) => (((b[o]! << 8) | b[o + 1]!) << 16) >> 16, write: (b, v) => { b[0] = v >>> 8; b[1] = v; } };
     case U16: return le
-      ? { min: 0, max: 65535, read: (b, o) => b.readUInt16LE(o), write: (b, v) => void b.writeUInt16LE(v, 0) }
-      : { min: 0, max: 65535, read: (b, o) => b.readUInt16BE(o), write: (b, v) => void b.writeUInt16BE(v, 0) };
+      ? { min: 0, max: 65535, read: (b, o) => (b[o + 1]! << 8) | b[o]!, write: (b, v) => { b[0] = v; b[1] = v >>> 8; } }
+      : { min: 0, max: 65535, read: (b, o) => (b[o]! << 8) | b[o + 1]!, write: (b, v) => { b[0] = v >>> 8; b[1] = v; } };
     case I32: return le
-      ? { min: -2147483648, max: 2147483647, read: (b, o) => b.readInt32LE(o), write: (b, v) => void b.writeInt32LE(v, 0) }
-      : { min: -2147483648, max: 2147483647, read: (b, o) => b.readInt32BE(o), write: (b, v) => void b.writeInt32BE(v, 0) };
+      ? { min: -2147483648, max: 2147483647, read: (b, o) => (b[o + 3]! << 24) | (b[o + 2]! << 16) | (b[o + 1]! << 8) | b[o]!, write: write_32le }
+      : { min: -2147483648, max: 2147483647, read: (b, o) => (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!, write: write_32be };
     case U32: return le
-      ? { min: 0, max: 4294967295, read: (b, o) => b.readUInt32LE(o), write: (b, v) => void b.writeUInt32LE(v, 0) }
-      : { min: 0, max: 4294967295, read: (b, o) => b.readUInt32BE(o), write: (b, v) => void b.writeUInt32BE(v, 0) };
+      ? { min: 0, max: 4294967295, read: (b, o) => b[o + 3]! * 0x1000000 + ((b[o + 2]! << 16) | (b[o + 1]! << 8) | b[o]!), write: write_32le }
+      : { min: 0, max: 4294967295, read: (b, o) => b[o]! * 0x1000000 + ((b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!), write: write_32be };
     default: return null;
   }
 }
