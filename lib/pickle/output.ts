@@ -18,6 +18,13 @@ const KEY_MEMO_MAX = 64;
 /** How many memoized containers are kept in an array, searched linearly, before a Map. */
 const SMALL_MEMO = 16;
 
+/**
+ * Thrown (never seen outside `dump`) when a pickle written without the memo meets a container
+ * a second time: `dump` starts again with the memo on. Not an Error: no stack is captured.
+ * @internal
+ */
+export const REPEAT: { readonly repeat: true } = Object.freeze({ repeat: true });
+
 const f64 = new Float64Array(1);
 const f64_bytes = new Uint8Array(f64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -31,12 +38,21 @@ export class Output {
   protected max_depth = 0;
   protected depth = 0;
   /**
+   * Whether containers are memoized (`PUT` after each, `GET` when met again). Off in the first
+   * attempt at every pickle: containers are then only recorded as seen (`sight`), one Set
+   * insert each and no bytes, and meeting one twice (a shared reference or a cycle) throws
+   * {@link REPEAT} so that `dump` writes the value again with the memo on.
+   */
+  protected memo_on = false;
+  /**
    * The memo: the first SMALL_MEMO containers in `few` (a linear scan beats hashing there, and
-   * most messages hold a handful), the rest in `many`, made on first need.
+   * most messages hold a handful), the rest in `many`, made on first need. Without the memo,
+   * `few` and then `seen` hold the containers met.
    */
   protected readonly few: object[] = [];
   protected readonly few_ids: number[] = [];
   protected many: Map<object, number> | null = null;
+  protected seen: Set<object> | null = null;
   protected global_memo: Map<string, number> | null = null;
   /**
    * Dict keys memoized by value once a pickle has written KEYS_BEFORE_MEMO of them (so records
@@ -47,7 +63,8 @@ export class Output {
   private keys_written = 0;
   protected next_memo = 0;
 
-  start(protocol: number, max_depth: number): void {
+  start(protocol: number, max_depth: number, memo_on: boolean): void {
+    this.memo_on = memo_on;
     this.protocol = protocol;
     this.bin = protocol >= 1;
     this.max_depth = max_depth;
@@ -71,6 +88,7 @@ export class Output {
     this.few.length = 0;
     this.few_ids.length = 0;
     this.many = null;
+    this.seen = null;
     this.global_memo = null;
     this.key_memo = null;
     this.keys_written = 0;
@@ -111,7 +129,28 @@ export class Output {
     this.u32(Math.floor(n / 0x100000000));
   }
 
+  /** Without the memo: records container `v` as met, throws {@link REPEAT} when it was already. */
+  protected sight(v: object): void {
+    const seen = this.seen;
+    if (seen !== null) {
+      const n = seen.size;
+      seen.add(v);
+      if (seen.size === n) throw REPEAT;
+      return;
+    }
+    const few = this.few;
+    for (let k = 0; k < few.length; k++) if (few[k] === v) throw REPEAT;
+    if (few.length < SMALL_MEMO) {
+      few.push(v);
+    } else {
+      const all = new Set<object>(few);
+      all.add(v);
+      this.seen = all;
+    }
+  }
+
   protected memo_get(v: object): number | undefined {
+    if (!this.memo_on) return undefined;
     if (this.many !== null) return this.many.get(v);
     const few = this.few;
     for (let k = 0; k < few.length; k++) if (few[k] === v) return this.few_ids[k];
@@ -119,6 +158,7 @@ export class Output {
   }
 
   protected memoize(v: object): void {
+    if (!this.memo_on) return;
     const i = this.next_memo++;
     if (this.many !== null) {
       this.many.set(v, i);

@@ -3,8 +3,11 @@
  * writes them (so every Python from 2.7 reads protocol 2 and below, and Python 3 reads the
  * rest), into one growing buffer written byte by byte.
  *
- * Every container is memoized (`PUT` / `MEMOIZE`), so a value that appears twice is written
- * once and read back as one object, and a container holding itself ends in a `GET`.
+ * A value is first written without the memo (JSON-like: no `PUT` after each container, one
+ * Set insert per container to notice a repeat). Only when a container turns up a second time
+ * (a shared reference or a cycle) is the value written again from the start with every
+ * container memoized (`PUT` / `MEMOIZE`), so that it is read back as one object and a
+ * container holding itself ends in a `GET`.
  *
  * @module
  */
@@ -13,7 +16,7 @@ import { Buffer } from 'node:buffer';
 import { PicklingError } from './errors.js';
 import { PyGlobal } from './globals.js';
 import * as op from './opcodes.js';
-import { Output } from './output.js';
+import { Output, REPEAT } from './output.js';
 import { ByteArray, Float, FrozenSet, Tuple } from './types.js';
 
 /** Options of {@link dumps}. */
@@ -70,8 +73,16 @@ export function dump(value: unknown, options: DumpOptions | undefined): Buffer {
   const w = pooled ?? new Writer();
   pooled = null;
   try {
-    w.start(protocol, max_depth);
-    w.pickle(value);
+    w.start(protocol, max_depth, false);
+    try {
+      w.pickle(value);
+    } catch (err) {
+      if (err !== REPEAT) throw err;
+      // a container met twice: write it all again, memoizing every container
+      w.finish();
+      w.start(protocol, max_depth, true);
+      w.pickle(value);
+    }
     return w.result();
   } catch (err) {
     if (err instanceof RangeError && /call stack/i.test(err.message)) {
@@ -147,10 +158,12 @@ class Writer extends Output {
   }
 
   protected object(v: object): void {
-    const seen = this.memo_get(v);
-    if (seen !== undefined) {
-      this.get(seen);
-      return;
+    if (this.memo_on) {
+      const seen = this.memo_get(v);
+      if (seen !== undefined) {
+        this.get(seen);
+        return;
+      }
     }
     const proto = Object.getPrototypeOf(v) as unknown;
     if (proto === Array.prototype) return this.list(v as unknown[]);
@@ -161,21 +174,25 @@ class Writer extends Output {
     if (v instanceof Map) return this.dict(v);
     if (v instanceof FrozenSet) return this.frozenset(v);
     if (v instanceof Set) return this.set(v);
-    if (v instanceof ByteArray) return this.bytearray(v);
-    if (v instanceof Uint8Array) return this.bytes(v);
+    if (v instanceof Uint8Array) {
+      if (!this.memo_on) this.sight(v);
+      return v instanceof ByteArray ? this.bytearray(v) : this.bytes(v);
+    }
     if (v instanceof Float) return this.float(v.value);
     if (v instanceof PyGlobal) return this.global(v.module, v.name);
     throw new PicklingError('ERR_PICKLE_UNSUPPORTED_TYPE', describe(v));
   }
 
-  protected enter(): void {
+  /** Into container `v`: checks the depth, and without the memo records `v` as met. */
+  protected enter(v: object): void {
+    if (!this.memo_on) this.sight(v);
     if (++this.depth > this.max_depth) throw new PicklingError('ERR_PICKLE_TOO_DEEP', `nesting deeper than max_depth (${this.max_depth})`);
   }
 
   // ------------------------------------------------------------------ containers
 
   protected list(l: unknown[]): void {
-    this.enter();
+    this.enter(l);
     if (this.bin) this.byte(op.EMPTY_LIST);
     else this.ascii('(l');
     this.memoize(l);
@@ -244,7 +261,7 @@ class Writer extends Output {
       this.empty_tuple();
       return;
     }
-    this.enter();
+    this.enter(t);
     let i = 0;
     try {
       if (n <= 3 && this.protocol >= 2) {
@@ -279,7 +296,7 @@ class Writer extends Output {
   }
 
   protected dict(m: Map<unknown, unknown>): void {
-    this.enter();
+    this.enter(m);
     if (this.bin) this.byte(op.EMPTY_DICT);
     else this.ascii('(d');
     this.memoize(m);
@@ -315,7 +332,7 @@ class Writer extends Output {
 
 
   protected plain(o: Record<string, unknown>): void {
-    this.enter();
+    this.enter(o);
     if (this.bin) this.byte(op.EMPTY_DICT);
     else this.ascii('(d');
     this.memoize(o);
@@ -351,7 +368,7 @@ class Writer extends Output {
   }
 
   protected set(s: Set<unknown>): void {
-    this.enter();
+    this.enter(s);
     if (this.protocol >= 4) {
       this.byte(op.EMPTY_SET);
       this.memoize(s);
@@ -364,7 +381,7 @@ class Writer extends Output {
   }
 
   protected frozenset(s: FrozenSet<unknown>): void {
-    this.enter();
+    this.enter(s);
     if (this.protocol >= 4) {
       this.byte(op.MARK);
       let i = 0;
