@@ -42,6 +42,11 @@ const shared = Buffer.allocUnsafeSlow(READ_SIZE);
 let private_bytes = 0;
 
 const PRIVATE: unique symbol = Symbol('trousers.read_buffer');
+/**
+ * On a socket made with {@link READ_OPTIONS}: its sink, or null while it has none (its bytes
+ * then go into Node's own stream buffer). Absent on every other socket. (One property, not a
+ * mark and a sink: an accepted socket carries as few extra properties as it can.)
+ */
 const SINK: unique symbol = Symbol('trousers.read_sink');
 const WATCHED: unique symbol = Symbol('trousers.read_buffer_watched');
 
@@ -52,7 +57,7 @@ export interface ReadSink {
   unframed(): number;
 }
 
-type Reading = net.Socket & { [PRIVATE]?: Buffer; [SINK]?: ReadSink; [WATCHED]?: true };
+type Reading = net.Socket & { [PRIVATE]?: Buffer; [SINK]?: ReadSink | null; [WATCHED]?: true };
 
 /**
  * The buffer for a socket's next read. Node calls the generator without the socket, right
@@ -102,7 +107,7 @@ function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
   const sink = this[SINK];
   let more = true;
   try {
-    if (sink !== undefined) sink.on_data(chunk);
+    if (sink !== undefined && sink !== null) sink.on_data(chunk);
     // No Stream drives this socket (yet): the bytes go through Node's own stream buffer, as
     // without onread, for whoever reads the socket (a STARTTLS bridge, a deferred adoption).
     else more = this.push(chunk);
@@ -112,7 +117,7 @@ function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
     // Node has taken the next buffer: not on the next tick, which Node runs before that.
     setImmediate(rethrow, err);
   } finally {
-    if (next > READ_SIZE && sink !== undefined && sink.unframed() > 0) {
+    if (next > READ_SIZE && sink !== undefined && sink !== null && sink.unframed() > 0) {
       // A stream holding unframed bytes (a frame in progress, a peer that never sends the
       // delimiter) reads 64 KiB at a time, so buffer_size is overshot by one such read at most.
       next = READ_SIZE;
@@ -138,22 +143,21 @@ export function private_read_bytes(): number {
 /** `onread` options for a new `net.Socket`; one object serves every socket. */
 export const READ_OPTIONS: net.OnReadOpts = Object.freeze({ buffer: next_buffer, callback: on_bytes as (n: number, buf: Uint8Array) => boolean });
 
-const MARK: unique symbol = Symbol('trousers.onread');
-
 /**
  * Marks a socket created with {@link READ_OPTIONS}: its bytes reach the Stream set with
  * {@link set_read_sink}, or without one go into Node's own stream buffer.
  */
 export function mark_onread(socket: net.Socket): void {
-  (socket as net.Socket & { [MARK]?: true })[MARK] = true;
+  (socket as Reading)[SINK] = null;
 }
 
 /** True for a socket created with {@link READ_OPTIONS}. */
 export function reads_onread(socket: net.Socket): boolean {
-  return (socket as net.Socket & { [MARK]?: true })[MARK] === true;
+  return (socket as Reading)[SINK] !== undefined;
 }
 
-/** Sets (or with null, removes) the receiver of an onread socket's bytes. */
+/** Sets (or with null, removes) the receiver of an onread socket's bytes; other sockets are left alone. */
 export function set_read_sink(socket: net.Socket, sink: ReadSink | null): void {
-  (socket as Reading)[SINK] = sink ?? undefined;
+  const s = socket as Reading;
+  if (s[SINK] !== undefined) s[SINK] = sink;
 }

@@ -98,21 +98,10 @@ export class Reader {
     let compiled: CompiledDelimiter;
     let single = false;
     if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) {
-      compiled = value;
-    } else if (value === this.last_value) {
-      // A length-prefixed protocol switches back to its header after every payload: the
-      // header was checked and compiled when it was first set.
-      compiled = this.last_compiled;
-      single = this.last_single;
+      compiled = value; // a payload length, set per frame by length-prefixed protocols
     } else {
       compiled = compile_delimiter(value);
       single = compiled instanceof Struct && compiled._single;
-      // Remembered only when it cannot change behind our back (bytes may: they are copied).
-      if (value instanceof Struct || value instanceof RegExp || typeof value === 'string') {
-        this.last_value = value;
-        this.last_compiled = compiled;
-        this.last_single = single;
-      }
     }
     this.value = value as ReadDelimiter;
     this.delimiter = compiled;
@@ -120,11 +109,6 @@ export class Reader {
     // Inside on_read the running loop re-reads it; otherwise buffered bytes may frame now.
     if (!this.dispatching) this.schedule();
   }
-
-  /** The last Struct, RegExp or string delimiter set, and its compiled form. */
-  private last_value: unknown = NO_FRAME;
-  private last_compiled: CompiledDelimiter = null;
-  private last_single = false;
 
   get encoding(): BufferEncoding | null {
     return this.enc;

@@ -111,9 +111,12 @@ const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** @internal The private host behind one Stream. */
 export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, TlsHost {
-  /** The stream (for its invoker); `channel` is the same, for the reader. */
+  /** The stream (for its invoker). */
   readonly stream: Stream;
-  readonly channel: Stream;
+  /** ReadHost: the same stream, for the reader (a getter: no second field per connection). */
+  get channel(): Stream {
+    return this.stream;
+  }
   sock: net.Socket | null = null;
   st: StreamState = 'idle';
   readonly reader: Reader;
@@ -150,7 +153,6 @@ export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, 
    */
   constructor(stream: Stream, tls: TlsOptions | undefined, context: SecureContext | undefined) {
     this.stream = stream;
-    this.channel = stream;
     this.reader = new Reader(this);
     this.outbox = this.new_outbox();
     if (tls !== undefined) this.tls = new StreamTls(this, tls, context);
