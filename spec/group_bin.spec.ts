@@ -55,6 +55,18 @@ Bin('--unix PATH', async () => {
   assert.is(await within(hub.exited, 10000), 0);
 });
 
+Bin('an address in use: one clear line, exit 1', async () => {
+  const first = start(['--port', '0']);
+  const where = await within(first.line, 10000);
+  const second = start(['--port', where.slice(where.lastIndexOf(':') + 1)]);
+  second.line.catch(() => {});
+  assert.is(await within(second.exited, 10000), 1);
+  assert.is(second.errors().trim().split('\n').length, 1, second.errors());
+  assert.match(second.errors(), /EADDRINUSE/);
+  first.child.kill('SIGTERM');
+  await first.exited;
+});
+
 Bin('bad arguments: exit 2 and the usage', async () => {
   const hub = start(['--port', 'x']);
   hub.line.catch(() => {});

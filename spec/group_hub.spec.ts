@@ -10,7 +10,8 @@ import * as assert from 'uvu/assert';
 import { Engine, type Address } from '../lib/index.js';
 import { serve_hub, Store, BLOCKED } from '../lib/group/index.js';
 import { NULL_ARRAY, RedisClient, RedisError, type RedisReply, type RespOut } from '../lib/redis/index.js';
-import { raw_connect, read_all, sock_path, within } from './_helpers.js';
+import { raw_connect, read_all, rng, sock_path, within } from './_helpers.js';
+import { Deque } from '../lib/group/hub/deque.js';
 import { HAVE_REDIS, RedisPeer, blocked_clients } from './_redis_peer.js';
 
 interface Target {
@@ -265,6 +266,28 @@ Hub_('a client that never reads its replies is paused, not buffered without boun
   long.write('x'.repeat(200000));
   assert.match((await within(read_all(long))).toString(), /^-ERR Protocol error/);
   await hub.stop();
+});
+
+Hub_('the deque under the lists: both ends, wrap-around, growth, replace', () => {
+  const d = new Deque<number>();
+  const model: number[] = [];
+  const random = rng(5);
+  for (let i = 0; i < 5000; i++) {
+    const op = Math.floor(random() * 4);
+    if (op === 0) {
+      d.push(i);
+      model.push(i);
+    } else if (op === 1) {
+      d.unshift(i);
+      model.unshift(i);
+    } else if (op === 2) assert.is(d.shift(), model.shift());
+    else assert.is(d.pop(), model.pop());
+    assert.is(d.length, model.length);
+  }
+  assert.equal(d.slice(0, d.length), model);
+  assert.is(d.at(-1), undefined);
+  d.replace([1, 2, 3]);
+  assert.equal(d.slice(1, 10), [2, 3]);
 });
 
 Hub_('the store without sockets: fair wake-ups, timeouts, drop', () => {

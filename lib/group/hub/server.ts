@@ -196,6 +196,15 @@ export class Hub extends Server<HubConnection> {
     this.max_args = options.max_args ?? 1048576;
   }
 
+  /** A bind failure is not printed: {@link serve_hub} rejects with it. */
+  override on_error(err: Error): void {
+    if (!this.listening) {
+      this.close(false);
+      return;
+    }
+    super.on_error(err);
+  }
+
   /** Where it listens (a `[host, port]` for TCP, the path for a Unix socket), for clients. */
   get address(): string | [string, number] {
     const local: ReportedAddress | null = this.local_address;

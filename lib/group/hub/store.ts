@@ -22,6 +22,7 @@
 
 import { Buffer } from 'node:buffer';
 import { NULL_ARRAY, OK, RedisError, SimpleString, type RespOut } from '../../redis/index.js';
+import { Deque } from './deque.js';
 
 /** One client of the store. The hub makes one per connection. */
 export interface Session {
@@ -56,7 +57,7 @@ export interface Blocked {
 /** {@link Store.execute}'s answer when the client is now blocked (no reply yet). */
 export const BLOCKED: unique symbol = Symbol('BLOCKED');
 
-type Value = Buffer | Buffer[] | Set<string>;
+type Value = Buffer | Deque<Buffer> | Set<string>;
 
 /** Database count, as Redis' default. */
 const DATABASES = 16;
@@ -234,8 +235,8 @@ export class Store {
       case 'lpush': {
         const key = a[1]!.toString('latin1');
         const cur = db.get(key);
-        if (cur !== undefined && !Array.isArray(cur)) return WRONGTYPE();
-        const list = cur ?? [];
+        if (cur !== undefined && !(cur instanceof Deque)) return WRONGTYPE();
+        const list = cur ?? new Deque<Buffer>();
         if (cur === undefined) db.set(key, list);
         if (name === 'rpush') for (let i = 2; i < a.length; i++) list.push(a[i]!);
         else for (let i = 2; i < a.length; i++) list.unshift(a[i]!);
@@ -255,25 +256,27 @@ export class Store {
         if (count === null) return NOT_INT();
         const list = db.get(key);
         if (list === undefined) return 0;
-        if (!Array.isArray(list)) return WRONGTYPE();
+        if (!(list instanceof Deque)) return WRONGTYPE();
         const target = a[3]!;
         let removed = 0;
         const limit = count === 0 ? Infinity : Math.abs(count);
+        const items = list.slice(0, list.length);
         if (count >= 0) {
-          for (let i = 0; i < list.length && removed < limit; ) {
-            if (list[i]!.equals(target)) {
-              list.splice(i, 1);
+          for (let i = 0; i < items.length && removed < limit; ) {
+            if (items[i]!.equals(target)) {
+              items.splice(i, 1);
               removed++;
             } else i++;
           }
         } else {
-          for (let i = list.length - 1; i >= 0 && removed < limit; i--) {
-            if (list[i]!.equals(target)) {
-              list.splice(i, 1);
+          for (let i = items.length - 1; i >= 0 && removed < limit; i--) {
+            if (items[i]!.equals(target)) {
+              items.splice(i, 1);
               removed++;
             }
           }
         }
+        if (removed > 0) list.replace(items);
         if (list.length === 0) db.delete(key);
         if (removed > 0) this.touch(s.db, key);
         return removed;
@@ -284,7 +287,7 @@ export class Store {
         const stop = int_arg(a[3]!);
         if (start === null || stop === null) return NOT_INT();
         if (list === undefined) return [];
-        if (!Array.isArray(list)) return WRONGTYPE();
+        if (!(list instanceof Deque)) return WRONGTYPE();
         const n = list.length;
         const from = start < 0 ? Math.max(0, n + start) : start;
         const to = stop < 0 ? n + stop : Math.min(stop, n - 1);
@@ -293,15 +296,15 @@ export class Store {
       case 'llen': {
         const list = db.get(a[1]!.toString('latin1'));
         if (list === undefined) return 0;
-        return Array.isArray(list) ? list.length : WRONGTYPE();
+        return list instanceof Deque ? list.length : WRONGTYPE();
       }
       case 'lindex': {
         const list = db.get(a[1]!.toString('latin1'));
         const i = int_arg(a[2]!);
         if (i === null) return NOT_INT();
         if (list === undefined) return null;
-        if (!Array.isArray(list)) return WRONGTYPE();
-        return list[i < 0 ? list.length + i : i] ?? null;
+        if (!(list instanceof Deque)) return WRONGTYPE();
+        return list.at(i < 0 ? list.length + i : i) ?? null;
       }
       case 'del': {
         let n = 0;
@@ -321,7 +324,7 @@ export class Store {
       }
       case 'type': {
         const v = db.get(a[1]!.toString('latin1'));
-        return new SimpleString(v === undefined ? 'none' : Buffer.isBuffer(v) ? 'string' : Array.isArray(v) ? 'list' : 'set');
+        return new SimpleString(v === undefined ? 'none' : Buffer.isBuffer(v) ? 'string' : v instanceof Deque ? 'list' : 'set');
       }
       case 'keys': {
         const pattern = glob(a[1]!.toString('latin1'));
@@ -473,9 +476,10 @@ export class Store {
     } else if (a.length > 3) return SYNTAX();
     const list = db.get(key);
     if (list === undefined) return count === null ? null : NULL_ARRAY;
-    if (!Array.isArray(list)) return WRONGTYPE();
+    if (!(list instanceof Deque)) return WRONGTYPE();
     const n = Math.min(count ?? 1, list.length);
-    const out = name === 'lpop' ? list.splice(0, n) : list.splice(list.length - n, n).reverse();
+    const out: Buffer[] = [];
+    for (let i = 0; i < n; i++) out.push((name === 'lpop' ? list.shift() : list.pop())!);
     if (list.length === 0) db.delete(key);
     if (n > 0) this.touch(s.db, key);
     return count === null ? out[0]! : out;
@@ -491,7 +495,7 @@ export class Store {
     for (let i = 1; i < a.length - 1; i++) {
       const key = a[i]!.toString('latin1');
       const v = db.get(key);
-      if (v !== undefined && !Array.isArray(v)) return WRONGTYPE();
+      if (v !== undefined && !(v instanceof Deque)) return WRONGTYPE();
       if (v !== undefined && v.length > 0) {
         const item = v.shift()!;
         if (v.length === 0) db.delete(key);
@@ -533,7 +537,7 @@ export class Store {
       for (;;) {
         const list = db.get(key);
         const waiting = this.waiters.get(id);
-        if (!Array.isArray(list) || list.length === 0 || waiting === undefined || waiting.length === 0) break;
+        if (!(list instanceof Deque) || list.length === 0 || waiting === undefined || waiting.length === 0) break;
         const client = waiting[0]!;
         const item = list.shift()!;
         if (list.length === 0) db.delete(key);
