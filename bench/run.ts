@@ -36,6 +36,18 @@ const LOADGEN = path.join(BUILD, 'loadgen');
 const SERVERS_JS = path.join(HERE, 'servers');
 const SERVERS_PY = path.join(BENCH, 'servers');
 const PYTHON = process.env['BENCH_PYTHON'] ?? fastest_python();
+/**
+ * Extra environment for the Python servers only, from `BENCH_PYTHON_ENV` ("NAME=value ...").
+ * E.g. `BENCH_PYTHON_ENV=MALLOC_MMAP_THRESHOLD_=1048576` keeps glibc from mapping and
+ * unmapping the 256 KiB buffer of every asyncio recv (see bench/README.md). Default: none,
+ * CPython as installed.
+ */
+const PYTHON_ENV: Record<string, string> = Object.fromEntries(
+  (process.env['BENCH_PYTHON_ENV'] ?? '')
+    .split(/\s+/)
+    .filter((kv) => kv.includes('='))
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 
 /**
  * The fastest Python 3 on the machine, so asyncio is measured at its best: Debian's
@@ -391,6 +403,7 @@ function start_server(cmd: string[]): Promise<ServerProc> {
     spawn('bash', ['-c', `${ulimit_prefix()}exec "$@"`, 'bench-server', ...argv], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: cmd[0] === PYTHON ? { ...process.env, ...PYTHON_ENV } : process.env,
     }),
   );
   let err = '';
@@ -631,7 +644,7 @@ function machine_info(impls: Impl[], o: Options): string[] {
   return [
     `- date: ${new Date().toISOString()}`,
     `- CPU: ${cpus.length} x ${cpus[0]?.model.trim() ?? 'unknown'}; ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM; Linux ${os.release()}`,
-    `- Node ${process.version}; ${(py.stdout || py.stderr).trim() || 'python3 not found'} (\`${PYTHON}\`, ${process.env['BENCH_PYTHON'] ? 'BENCH_PYTHON' : 'the fastest Python 3 here by calibration'}); Twisted: ${tw?.available ? tw.note : `not used (${tw?.note || 'not importable'})`}`,
+    `- Node ${process.version}; ${(py.stdout || py.stderr).trim() || 'python3 not found'} (\`${PYTHON}\`, ${process.env['BENCH_PYTHON'] ? 'BENCH_PYTHON' : 'the fastest Python 3 here by calibration'}${Object.keys(PYTHON_ENV).length ? `, with ${Object.entries(PYTHON_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}); Twisted: ${tw?.available ? tw.note : `not used (${tw?.note || 'not importable'})`}`,
     `- pinning: ${PIN ? 'servers on core 0, load generator on core 1 (taskset)' : 'none'}; fd hard limit ${hard}`,
     `- ${o.rounds} round(s); ${o.warmup} s warm-up + ${o.duration} s measured per run; implementations run alternately, order rotated per case and round`,
   ];
