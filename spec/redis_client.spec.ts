@@ -230,6 +230,16 @@ Client('a server killed and restarted mid-run: written commands rejected, never 
   await r.close();
 });
 
+Client('engine.stop() closes the client for good: no reconnection after it', async () => {
+  const own = new Engine();
+  const r = new RedisClient({ address: peer.address, engine: own, reconnect: { min_delay: 1 } });
+  assert.is(await r.command('PING'), 'PONG');
+  await within(own.stop(), 5000, 'engine.stop()');
+  assert.ok(r.closed);
+  assert.is(own.channels.size, 0);
+  assert.instance(await rejection(r.command('PING')), RedisClosedError);
+});
+
 Client('reconnect: false, and max_waiting bounds what waits while disconnected', async () => {
   const port = await free_port();
   const none = new RedisClient({ address: ['127.0.0.1', port], engine, reconnect: false });

@@ -440,6 +440,9 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
     const err = conn.failure;
     if (err !== null) this.last_error = err;
     this.reject_pending(err);
+    if (conn.closed_from_outside && this.state !== 'closed') {
+      this.shut(new RedisClosedError('the connection was closed from outside the client (its engine stopped)', { cause: err ?? undefined }));
+    }
     if (this.state === 'closed') {
       const waiters = this.close_waiters;
       this.close_waiters = [];
@@ -510,7 +513,7 @@ export class RedisClient implements ConnectionOwner, TransactionHost {
     const conn = this.conn;
     if (conn !== null) {
       this.reject_pending(null);
-      conn.close(false);
+      conn.owner_close(false);
     }
   }
 }

@@ -83,9 +83,33 @@ export class RedisConnection extends Client {
     this.owner._on_connection_closed(this);
   }
 
+  /**
+   * True when someone other than the server and the owning client closed this connection
+   * (`engine.stop()`, say): the client must not reconnect then.
+   */
+  closed_from_outside = false;
+  private owner_closing = false;
+
   /** Closes at once, remembering why. */
   fail(err: Error): void {
     this.failure ??= err;
-    this.close(false);
+    this.owner_close(false);
+  }
+
+  /** @internal The owning client closes its connection. */
+  owner_close(flush: boolean): void {
+    this.owner_closing = true;
+    this.close(flush);
+  }
+
+  /**
+   * Closes the connection. A close that neither the client nor the server's end of stream
+   * asked for (an engine stopping) also closes the client that owns it.
+   */
+  override close(flush = true): void {
+    if (!this.owner_closing && !this.closed && !this.closing && this.failure === null && this.close_reason === null && this._socket?.readableEnded !== true) {
+      this.closed_from_outside = true;
+    }
+    super.close(flush);
   }
 }
