@@ -183,6 +183,21 @@ function group_suite(name: string, start: () => Promise<{ address: Address; stop
     assert.equal(await within(waiting, 5000), [py, 'from python']);
   });
 
+  s('member_cache trusts a members snapshot that long (the documented trade-off); the default does not', async () => {
+    const cached = channel({ member_cache: 60000 });
+    const fresh = channel();
+    const b = channel();
+    await cached.join('g');
+    await fresh.join('g');
+    const pb = await b.join('g');
+    await cached.sendTo([pb], 'seen in a refreshed snapshot');
+    await fresh.sendTo([pb], 'checked afresh');
+    await b.leave('g');
+    await cached.sendTo([pb], 'accepted: the snapshot still lists it');
+    assert.instance(await error_of(fresh.sendTo([pb], 'refused')), UnknownDestinationError);
+    assert.is(await admin.command('LLEN', queue_key(cached.pid!, pb)), 2);
+  });
+
   s('concurrent joins never share a pid; codec json for Node-only groups', async () => {
     const chans = Array.from({ length: 24 }, () => channel());
     const pids = await Promise.all(chans.map((c) => c.join('crowd')));
