@@ -301,6 +301,7 @@ Tls('commands over TLS, the server verified against the test CA', async () => {
   const untrusting = new RedisClient({ address: ['127.0.0.1', tls_port], engine, tls: {}, reconnect: false });
   const err = await rejection(untrusting.ready());
   assert.instance(err, RedisClosedError, 'an unverified server is refused');
+  assert.match(String((err as RedisClosedError).cause), /SELF_SIGNED|certificate|TLS/);
   await Promise.all([r.close(), untrusting.close()]);
 });
 

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Client, type BufferOverflowError, type ConnectError, type StreamOptions } from '../index.js';
+import { Client, type BufferOverflowError, type ConnectError, type StreamOptions, type TlsError } from '../index.js';
 import { RedisProtocolError } from './errors.js';
 import { INCOMPLETE, RespDecoder, type RedisReply, type RespDecoderOptions } from './resp.js';
 
@@ -71,6 +71,11 @@ export class RedisConnection extends Client {
 
   override on_connect_error(err: ConnectError): void {
     // on_close follows; the owner reads `failure` there.
+    this.failure ??= err;
+  }
+
+  override on_ssl_handshake_error(err: TlsError): void {
+    // on_close follows; the owner reads `failure` there (and ready() rejects with it).
     this.failure ??= err;
   }
 
