@@ -134,6 +134,15 @@ export class Outbox {
     if (!this.flush_scheduled) this.schedule();
     // Only look at the socket's own buffer when the queue alone could be near the mark.
     if (this.queued_bytes + this.socket_held <= this.high && !this.paused_flag) return true;
+    const socket = this.socket;
+    if (socket !== null && !this.paused_flag && this.file === null && this.jobs === 0) {
+      // Above the mark: hand the queue to the socket before deciding, as asyncio's write
+      // tries to send before it buffers. The kernel usually takes it all, and then no pause
+      // is reported (a pause and a resume per bulk read would cost the reader two epoll_ctl
+      // calls and two callbacks). Bursts below the mark are still joined into one write.
+      this.flush();
+      this.socket_held = socket.writableLength;
+    }
     return this.check_high();
   }
 
