@@ -98,7 +98,9 @@ function recording<B extends StreamCtor>(Base: B) {
       this.rec.frames.push(cmd);
       if (cmd.startsWith('echo:')) this.write(cmd.slice(5) + '\n');
       else if (cmd === 'w') this.write('w\n');
-      else if (cmd === 'fill') this.write(Buffer.alloc(64 * 1024, 0x66));
+      // More than the kernel's buffers take at once (a write the kernel takes whole never
+      // leaves the write buffer above the mark, so it pauses nothing, as in asyncio).
+      else if (cmd === 'fill') this.write(Buffer.alloc(16 * 1024 * 1024, 0x66));
     }
     override on_write(): void {
       this.rec.events.push('on_write');
