@@ -68,7 +68,7 @@ export interface EndDescription {
   op: 'read' | 'write';
 }
 
-/** Every Channel object still registered at its home (deregistered by `shutdown()`). @internal */
+/** Every Channel object still registered at its home (deregistered by `shutdown()`). (not part of the public API) */
 export const registered_channels = new Set<Channel>();
 
 function parse_connect(address: Address): [string, number] {

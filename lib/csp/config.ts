@@ -39,7 +39,7 @@ export interface CspOptions {
   on_error?: (err: Error) => void;
 }
 
-/** The settings in force. @internal */
+/** The settings in force. (not part of the public API) */
 export interface CspConfig {
   host: string;
   port: number;
@@ -67,12 +67,12 @@ let settings: CspOptions = {};
 let version = 0;
 let cached: CspConfig | null = null;
 
-/** Bumped by every `configure()`: who caches settings compares it. @internal */
+/** Bumped by every `configure()`: who caches settings compares it. (not part of the public API) */
 export function config_version(): number {
   return version;
 }
 
-/** The settings in force now. @internal */
+/** The settings in force now. (not part of the public API) */
 export function current_config(): CspConfig {
   if (cached !== null) return cached;
   cached = {

@@ -16,13 +16,13 @@ import { randomUUID } from 'node:crypto';
 import { ProcessLock } from './lock.js';
 import type { Msg } from './payload.js';
 
-/** A fresh process id: 32 hex digits, a dot and up to 31 characters of `name`. @internal */
+/** A fresh process id: 32 hex digits, a dot and up to 31 characters of `name`. (not part of the public API) */
 export function process_id(name: string): string {
   const safe = name.replace(/[^\x21-\x7e]/g, '_').slice(0, 31);
   return `${randomUUID().replace(/-/g, '')}.${safe || 'process'}`;
 }
 
-/** Locks of this process's operations, free and in use. @internal */
+/** Locks of this process's operations, free and in use. (not part of the public API) */
 export class LockPool {
   private readonly free: ProcessLock<Msg>[] = [];
   /** Every lock the pool made (each sends LEAVE at shutdown). */

@@ -103,7 +103,7 @@ export function addr_key(host: string, port: number): string {
 }
 
 
-/** This process's PyCSP node. @internal */
+/** This process's PyCSP node (not part of the public API). */
 export class Dispatcher {
   /** Host, port and engine as they were when this node started. */
   private readonly pinned: Pick<CspConfig, 'host' | 'port' | 'engine'>;
@@ -524,18 +524,18 @@ export function address_of(key: string): [string, number] {
 
 let current: Dispatcher | null = null;
 
-/** This process's dispatcher (created on first use, again after `shutdown()`). @internal */
+/** This process's dispatcher (created on first use, again after `shutdown()`). (not part of the public API) */
 export function dispatcher(): Dispatcher {
   current ??= new Dispatcher();
   return current;
 }
 
-/** The dispatcher if one exists. @internal */
+/** The dispatcher if one exists. (not part of the public API) */
 export function existing_dispatcher(): Dispatcher | null {
   return current;
 }
 
-/** Forgets the dispatcher (after it closed). @internal */
+/** Forgets the dispatcher (after it closed). (not part of the public API) */
 export function drop_dispatcher(d: Dispatcher): void {
   if (current === d) current = null;
 }

@@ -24,7 +24,7 @@ import { ChannelHome, type Grant, type LockPort, type ProcRef } from './home.js'
 import type { ProcessLock } from './lock.js';
 import { bytes_of, encode_value, Pickled, type Msg } from './payload.js';
 
-/** A lock request sent (or waiting to be sent) to a remote process. @internal */
+/** A lock request sent (or waiting to be sent) to a remote process. (not part of the public API) */
 export interface PendingAcquire {
   /** The process id. */
   id: string;
@@ -36,13 +36,13 @@ export interface PendingAcquire {
   sent_at?: number;
 }
 
-/** A wire int64 as a safe number (-1 when it is not one: it then matches no sequence number). @internal */
+/** A wire int64 as a safe number (-1 when it is not one: it then matches no sequence number). (not part of the public API) */
 export function to_seq(v: bigint): number {
   const n = Number(v);
   return Number.isSafeInteger(n) ? n : -1;
 }
 
-/** A home hosted here, with the port through which it reaches processes. @internal */
+/** A home hosted here, with the port through which it reaches processes (not part of the public API). */
 export class HomeEntry implements LockPort<Msg> {
   readonly home: ChannelHome<Msg>;
   /** How local locks name this home as their holder. */

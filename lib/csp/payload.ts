@@ -23,7 +23,7 @@ export class Pickled {
 /** A message inside a home: a value written in this process (the object itself), or {@link Pickled} bytes. */
 export type Msg = unknown;
 
-/** A PyCSP end (or channel) read from a pickle, before it is reconnected. @internal */
+/** A PyCSP end (or channel) read from a pickle, before it is reconnected. (not part of the public API) */
 export class PickledEnd {
   /** `'read'`, `'write'` or `'channel'`. */
   op: 'read' | 'write' | 'channel';
@@ -62,7 +62,7 @@ const find_class: FindClass = (module, name) => {
 
 let reviver: ((p: PickledEnd) => unknown) | null = null;
 
-/** Sets how pickled PyCSP ends become live ends here (the channel layer does). @internal */
+/** Sets how pickled PyCSP ends become live ends here (the channel layer does). (not part of the public API) */
 export function set_end_reviver(fn: (p: PickledEnd) => unknown): void {
   reviver = fn;
 }
@@ -79,7 +79,7 @@ function revive(value: unknown, seen: Set<unknown>): unknown {
   return value;
 }
 
-/** What a channel end sent to another process carries. @internal */
+/** What a channel end sent to another process carries. (not part of the public API) */
 export interface EndState {
   op: 'read' | 'write';
   address: [string, number];
@@ -88,7 +88,7 @@ export interface EndState {
 
 let end_encoder: ((value: unknown) => EndState | null) | null = null;
 
-/** Sets how channel ends are recognised (and moved) when sent away (the channel layer does). @internal */
+/** Sets how channel ends are recognised (and moved) when sent away (the channel layer does). (not part of the public API) */
 export function set_end_encoder(fn: (value: unknown) => EndState | null): void {
   end_encoder = fn;
 }

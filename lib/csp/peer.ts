@@ -14,7 +14,7 @@ import type { Dispatcher } from './dispatch.js';
 import { ChannelConnectError, CspProtocolError } from './errors.js';
 import { HEADER_SIZE, MessageReader, type Message } from './header.js';
 
-/** One connection to a peer process (outgoing, or accepted), framing PyCSP messages. @internal */
+/** One connection to a peer process (outgoing, or accepted), framing PyCSP messages (not part of the public API). */
 export class PeerStream extends Stream {
   private readonly reader: MessageReader;
   /** The peer's address: the target of an outgoing connection, or learnt from the first header. */
@@ -70,7 +70,7 @@ export class PeerStream extends Stream {
   }
 }
 
-/** The outgoing connection to one peer address, with PyCSP's connect retry. @internal */
+/** The outgoing connection to one peer address, with PyCSP's connect retry (not part of the public API). */
 export class Peer {
   stream: PeerStream | null = null;
   private queue: Buffer[] = [];
@@ -136,7 +136,7 @@ export class Peer {
   }
 }
 
-/** The listening socket: every accepted connection becomes a PeerStream. @internal */
+/** The listening socket: every accepted connection becomes a PeerStream. (not part of the public API) */
 export class CspServer extends StreamServer {
   constructor(private readonly d: Dispatcher) {
     super({ engine: d.config.engine });

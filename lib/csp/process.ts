@@ -190,7 +190,7 @@ export async function Sequence(...procs: Procs): Promise<unknown[]> {
 
 // ---------------------------------------------------------------------- multiprocess
 
-/** How mobile values travel to a child process. @internal */
+/** How mobile values travel to a child process. (not part of the public API) */
 export type Portable =
   | { t: 'end'; d: EndDescription }
   | { t: 'chan'; name: string; address: [string, number] }
@@ -198,7 +198,7 @@ export type Portable =
   | { t: 'obj'; v: [string, Portable][] }
   | { t: 'val'; v: unknown };
 
-/** @internal Turns arguments into what a child can rebuild (ends are moved). */
+/** Not part of the public API: Turns arguments into what a child can rebuild (ends are moved). */
 export function to_portable(value: unknown): Portable {
   if (value instanceof ChannelEnd) return { t: 'end', d: value.move() };
   if (value instanceof Channel) {
@@ -213,7 +213,7 @@ export function to_portable(value: unknown): Portable {
   return { t: 'val', v: value };
 }
 
-/** @internal Rebuilds arguments in the child (ends reconnect to their homes). */
+/** Not part of the public API: Rebuilds arguments in the child (ends reconnect to their homes). */
 export function from_portable(p: Portable): unknown {
   switch (p.t) {
     case 'end':
@@ -312,7 +312,7 @@ async function shut_down(): Promise<void> {
   await d.close();
 }
 
-/** @internal Children still running (for specs). */
+/** Not part of the public API: Children still running (for specs). */
 export function running_children(): number {
   return children.size;
 }

@@ -29,7 +29,7 @@
  */
 
 import { Engine, type Address, type Timer, type TlsOptions, type StreamOptions } from '../index.js';
-import { RedisConnection, type ConnectionOwner } from './connection.js';
+import { RedisConnection } from './connection.js';
 import {
   RedisClosedError,
   RedisConnectionError,
@@ -38,7 +38,7 @@ import {
   RedisWatchLostError,
 } from './errors.js';
 import { encode_command, encode_command_text, RespPush, type RedisArg, type RedisReply } from './resp.js';
-import { Transaction, type TransactionHost } from './transaction.js';
+import { Transaction } from './transaction.js';
 
 /** How the client reconnects. */
 export interface ReconnectOptions {
@@ -105,7 +105,7 @@ function check_int(name: string, value: unknown, min: number): number {
 }
 
 /** A Redis client: see the module documentation. */
-export class RedisClient implements ConnectionOwner, TransactionHost {
+export class RedisClient {
   /** The engine that owns the client's connections. */
   readonly engine: Engine;
   /** The options the client was made with (for {@link RedisClient.duplicate}). */

@@ -14,7 +14,7 @@ import { Client, type BufferOverflowError, type ConnectError, type StreamOptions
 import { RedisProtocolError } from './errors.js';
 import { INCOMPLETE, RespDecoder, type RedisReply, type RespDecoderOptions } from './resp.js';
 
-/** What a connection reports to the client that owns it. @internal */
+/** What a connection reports to the client that owns it. (not part of the public API) */
 export interface ConnectionOwner {
   _on_connection_open(conn: RedisConnection): void;
   _on_reply(conn: RedisConnection, reply: RedisReply): void;

@@ -125,8 +125,7 @@ export function encode_command(args: readonly RedisArg[]): Buffer {
 /**
  * Encodes a command as a string when every argument is a string or number (the fast path of
  * the client's pipeline), or returns null when one is bytes.
- * @internal
- */
+ * (not part of the public API) */
 export function encode_command_text(args: readonly RedisArg[]): string | null {
   let text = `*${args.length}\r\n`;
   for (const arg of args) {

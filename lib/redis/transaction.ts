@@ -29,7 +29,7 @@
 import { RedisError } from './errors.js';
 import type { RedisArg, RedisReply } from './resp.js';
 
-/** What a transaction needs of its client. @internal */
+/** What a transaction needs of its client. (not part of the public API) */
 export interface TransactionHost {
   _lock(): Promise<() => void>;
   _send_group(commands: readonly (readonly RedisArg[])[], gen: number | undefined): Promise<RedisReply>[];

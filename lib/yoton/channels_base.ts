@@ -22,7 +22,7 @@ import { make_package, type Package } from './wire.js';
 export const CONGESTION_WAIT = 1000;
 
 /** The base of every channel. */
-export abstract class BaseChannel<M = unknown> implements ContextChannel {
+export abstract class BaseChannel<M = unknown> {
   /** The context the channel is attached to. */
   readonly context: Context;
   /** The channel's message type. */

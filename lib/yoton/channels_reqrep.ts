@@ -45,7 +45,7 @@ export const PRE_REQUEST_FAILSAFE = 10000;
 export type RemoteApi = Record<string, (...args: unknown[]) => Future>;
 
 /** The requesting end of req/rep (messages are always OBJECT). */
-export class ReqChannel extends BaseChannel<unknown> implements FutureHost {
+export class ReqChannel extends BaseChannel<unknown> {
   private readonly items = new Map<bigint, Future>();
   private counter = 0n;
   private ticker: EngineTimer | null = null;

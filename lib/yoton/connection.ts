@@ -69,7 +69,7 @@ class HostServer extends StreamServer {
 }
 
 /** A link to one other context. Made by `Context.bind()` and `Context.connect()`. */
-export class Connection implements PackageOwner {
+export class Connection {
   /** The context this connection belongs to. */
   readonly context: Context;
   /** `(connection, timed_out)`: no data for `timeout` ms (true), data again (false). */

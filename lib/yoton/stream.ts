@@ -39,7 +39,7 @@ export interface PackageOwner {
   readonly _writes: number;
 }
 
-/** @internal A yoton peer connection's socket. */
+/** A yoton peer connection's socket (built by {@link Connection}; not part of the public API). */
 export class PackageStream extends Stream implements WireSink {
   /** Set once the handshake succeeded. */
   owner: PackageOwner | null = null;
