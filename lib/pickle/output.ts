@@ -14,6 +14,8 @@ import type { ByteArray } from './types.js';
 /** Dict keys written before keys are memoized; keys longer than KEY_MEMO_MAX never are. */
 const KEYS_BEFORE_MEMO = 64;
 const KEY_MEMO_MAX = 64;
+/** Places in a dict whose last key is remembered (see `slot_keys`). */
+const KEY_SLOTS = 32;
 
 /** How many memoized containers are kept in an array, searched linearly, before a Map. */
 const SMALL_MEMO = 16;
@@ -21,15 +23,14 @@ const SMALL_MEMO = 16;
 /**
  * Thrown (never seen outside `dump`) when a pickle written without the memo meets a container
  * a second time: `dump` starts again with the memo on. Not an Error: no stack is captured.
- * @internal
- */
+ * (not part of the public API) */
 export const REPEAT: { readonly repeat: true } = Object.freeze({ repeat: true });
 
 const f64 = new Float64Array(1);
 const f64_bytes = new Uint8Array(f64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** The buffer, the memo and the scalars. @internal */
+/** The buffer, the memo and the scalars. (not part of the public API) */
 export class Output {
   buf: Buffer = Buffer.allocUnsafe(64 * 1024);
   pos = 0;
@@ -61,6 +62,12 @@ export class Output {
    */
   private key_memo: Map<string, number> | null = null;
   private keys_written = 0;
+  /**
+   * The last key memoized at each of the first KEY_SLOTS places in a dict, and its memo
+   * index: records of one shape find their keys here by identity, without hashing.
+   */
+  private readonly slot_keys: (string | undefined)[] = new Array<string | undefined>(KEY_SLOTS).fill(undefined);
+  private readonly slot_ids: number[] = new Array<number>(KEY_SLOTS).fill(0);
   protected next_memo = 0;
 
   start(protocol: number, max_depth: number, memo_on: boolean): void {
@@ -90,6 +97,7 @@ export class Output {
     this.many = null;
     this.seen = null;
     this.global_memo = null;
+    if (this.key_memo !== null) this.slot_keys.fill(undefined);
     this.key_memo = null;
     this.keys_written = 0;
     if (this.buf.length > 16 * 1024 * 1024) return false;
@@ -287,8 +295,12 @@ export class Output {
     else for (let i = 0; i < 8; i++) buf[this.pos++] = f64_bytes[i]!;
   }
 
-  /** A dict key: a str, memoized by value in large pickles. */
-  protected key(k: string): void {
+  /** A dict key, the `slot`-th of its dict: a str, memoized by value in large pickles. */
+  protected key(k: string, slot: number): void {
+    if (slot < KEY_SLOTS && this.slot_keys[slot] === k) {
+      this.get(this.slot_ids[slot]!);
+      return;
+    }
     if (k.length > KEY_MEMO_MAX) {
       this.str(k);
       return;
@@ -301,15 +313,19 @@ export class Output {
       }
       memo = this.key_memo = new Map();
     }
-    const seen = memo.get(k);
-    if (seen !== undefined) {
-      this.get(seen);
-      return;
+    let i = memo.get(k);
+    if (i !== undefined) {
+      this.get(i);
+    } else {
+      this.str(k);
+      i = this.next_memo++;
+      memo.set(k, i);
+      this.put(i);
     }
-    this.str(k);
-    const i = this.next_memo++;
-    memo.set(k, i);
-    this.put(i);
+    if (slot < KEY_SLOTS) {
+      this.slot_keys[slot] = k;
+      this.slot_ids[slot] = i;
+    }
   }
 
   protected str(s: string): void {

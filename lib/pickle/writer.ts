@@ -57,7 +57,7 @@ function describe(value: unknown): string {
 /** The writer reused by consecutive `dumps` calls (null while in use: a getter calling dumps gets its own). */
 let pooled: Writer | null = null;
 
-/** Writes `value` as a pickle; see {@link DumpOptions}. @internal */
+/** Writes `value` as a pickle; see {@link DumpOptions}. (not part of the public API) */
 export function dump(value: unknown, options: DumpOptions | undefined): Buffer {
   let protocol: number = DUMP_DEFAULTS.protocol;
   let max_depth: number = DUMP_DEFAULTS.max_depth;
@@ -208,10 +208,11 @@ class Writer extends Output {
         this.save(l[0]);
         this.byte(op.APPEND);
       } else {
-        for (; i < n; i++) {
-          if (i % BATCH === 0) this.byte(op.MARK);
-          this.save(l[i]);
-          if ((i + 1) % BATCH === 0 || i + 1 === n) this.byte(op.APPENDS);
+        for (let start = 0; start < n; start += BATCH) {
+          this.byte(op.MARK);
+          const stop = Math.min(n, start + BATCH);
+          for (i = start; i < stop; i++) this.save(l[i]);
+          this.byte(op.APPENDS);
         }
       }
     } catch (err) {
@@ -308,20 +309,27 @@ class Writer extends Output {
     // one SETITEM per item in protocol 0 and for a single item, else batches of SETITEMS
     const batched = this.bin && n > 1;
     let i = 0;
-    let at: unknown;
     try {
+      if (batched) this.byte(op.MARK);
+      let in_batch = 0;
       for (const [k, v] of m) {
-        at = k;
-        if (batched && i % BATCH === 0) this.byte(op.MARK);
-        if (typeof k === 'string') this.key(k);
+        if (typeof k === 'string') this.key(k, i);
         else this.save(k);
         this.save(v);
         i++;
-        if (!batched) this.byte(op.SETITEM);
-        else if (i % BATCH === 0 || i === n) this.byte(op.SETITEMS);
+        if (!batched) {
+          this.byte(op.SETITEM);
+        } else if (++in_batch === BATCH || i === n) {
+          this.byte(op.SETITEMS);
+          if (i < n) this.byte(op.MARK);
+          in_batch = 0;
+        }
       }
     } catch (err) {
       if (err instanceof PicklingError) {
+        let at: unknown;
+        let k = 0;
+        for (const key of m.keys()) if (k++ === i) at = key;
         const key = typeof at === 'string' ? JSON.stringify(at) : typeof at === 'number' || typeof at === 'boolean' || at === null ? String(at) : typeof at === 'bigint' ? `${at}n` : `<key ${i}>`;
         err.prefix(`.get(${key})`);
       }
@@ -342,7 +350,7 @@ class Writer extends Output {
     try {
       if (!this.bin || n === 1) {
         for (; i < n; i++) {
-          this.key(keys[i]!);
+          this.key(keys[i]!, i);
           this.save(o[keys[i]!]);
           this.byte(op.SETITEM);
         }
@@ -351,7 +359,7 @@ class Writer extends Output {
           this.byte(op.MARK);
           const stop = Math.min(n, start + BATCH);
           for (i = start; i < stop; i++) {
-            this.key(keys[i]!);
+            this.key(keys[i]!, i - start);
             this.save(o[keys[i]!]);
           }
           this.byte(op.SETITEMS);
