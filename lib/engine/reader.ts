@@ -175,7 +175,9 @@ export class Reader {
     if (this.dispatching) return;
     this.dispatching = true;
     try {
-      while (host.can_read()) {
+      // (No framer yet: nothing was ever buffered, so no frame; none is made just to say so,
+      // e.g. at the end of a raw-mode connection.)
+      while (this.buffer !== undefined && host.can_read()) {
         const frame = this.next(this.eof);
         if (frame === NO_FRAME) break;
         this.deliver(host.channel, frame, true);
