@@ -1,18 +1,24 @@
 """Python's C pickle on the bytes trousers' pickle benchmark made (bench/pickle_bench.ts).
 
-    python3 pickle_bench_peer.py FILE SECONDS [ROUNDS]
+    python3 pickle_bench_peer.py FILE SECONDS
 
 FILE holds pickles, each as a 4-byte big-endian length and the bytes: first the count of
 small messages as one pickle (an int), then the small messages, then the large message.
-For each case it times pickle.loads of the same bytes, and pickle.dumps (protocol 2) of the
-values loaded, best of ROUNDS (default 3) rounds of about SECONDS each, and prints one JSON line:
-{"version": ..., "small": {"loads": s_per_round, "dumps": ..., "count": n, "bytes": b}, "large": {...}}
+The peer first prints one JSON line describing itself and the data:
+{"version": ..., "executable": ..., "small": {"count": n, "bytes": b, "dumps_bytes": b2}, "large": {...}}
+then serves rounds, so that the benchmark can interleave them with its own and both sides
+run under the same load: for each line read from stdin (`small loads`, `small dumps`,
+`large loads`, `large dumps`) it times one round of about SECONDS of pickle.loads of the
+same bytes, or pickle.dumps (protocol 2) of the values loaded, and prints the items per
+second. It exits at the end of its input. Works on Python 2.7 and 3.
 """
 import json
 import pickle
 import struct
 import sys
 import time
+
+clock = getattr(time, 'perf_counter', time.time)
 
 
 def read_all(path):
@@ -26,50 +32,52 @@ def read_all(path):
     return out
 
 
-def best_rate(fn, items, seconds, rounds):
-    """Items per second: the best of `rounds` rounds, each repeating fn over items for ~seconds."""
-    best = 0.0
-    for _ in range(rounds):
-        done, start = 0, time.perf_counter()
-        while True:
-            fn(items)
-            done += len(items)
-            elapsed = time.perf_counter() - start
-            if elapsed >= seconds:
-                break
-        best = max(best, done / elapsed)
-    return best
+def one_round(fn, items, seconds):
+    """Items per second over one round repeating fn over items for about `seconds`."""
+    done, start = 0, clock()
+    while True:
+        fn(items)
+        done += len(items)
+        elapsed = clock() - start
+        if elapsed >= seconds:
+            return done / elapsed
 
 
 def main():
     path, seconds = sys.argv[1], float(sys.argv[2])
-    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     pickles = read_all(path)
     count = pickle.loads(pickles[0])
-    small, large = pickles[1:1 + count], pickles[1 + count:]
+    raw = {'small': pickles[1:1 + count], 'large': pickles[1 + count:]}
     loads, dumps = pickle.loads, pickle.dumps
+    values = dict((name, [loads(p) for p in items]) for name, items in raw.items())
 
     def load_all(items):
         for p in items:
             loads(p)
 
-    small_values = [loads(p) for p in small]
-    large_values = [loads(p) for p in large]
-
-    def dump_all(values):
-        for v in values:
+    def dump_all(items):
+        for v in items:
             dumps(v, 2)
 
-    result = {'version': sys.version.split()[0], 'executable': sys.executable}
-    for name, raw, values in (('small', small, small_values), ('large', large, large_values)):
-        result[name] = {
-            'count': len(raw),
-            'bytes': sum(len(p) for p in raw),
-            'loads_per_s': best_rate(load_all, raw, seconds, rounds),
-            'dumps_per_s': best_rate(dump_all, values, seconds, rounds),
-            'dumps_bytes': sum(len(dumps(v, 2)) for v in values),
+    info = {'version': sys.version.split()[0], 'executable': sys.executable}
+    for name in ('small', 'large'):
+        info[name] = {
+            'count': len(raw[name]),
+            'bytes': sum(len(p) for p in raw[name]),
+            'dumps_bytes': sum(len(dumps(v, 2)) for v in values[name]),
         }
-    print(json.dumps(result))
+        load_all(raw[name])  # warm up
+        dump_all(values[name])
+    sys.stdout.write(json.dumps(info) + '\n')
+    sys.stdout.flush()
+    for line in iter(sys.stdin.readline, ''):
+        name, what = line.split()
+        if what == 'loads':
+            rate = one_round(load_all, raw[name], seconds)
+        else:
+            rate = one_round(dump_all, values[name], seconds)
+        sys.stdout.write('%r\n' % rate)
+        sys.stdout.flush()
 
 
 if __name__ == '__main__':
