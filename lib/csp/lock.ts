@@ -210,19 +210,19 @@ export class ProcessLock<M = unknown> {
 
   /** Poison by the holder (if READY). Returns false when `holder` does not hold the lock. */
   poison(holder: string): boolean {
-    if (this.holder !== holder) return false;
-    if (this.state === READY) {
-      this.state = POISON;
-      this.wake_up();
-    }
-    return true;
+    return this.end_by(holder, POISON);
   }
 
   /** Retire by the holder (if READY). Returns false when `holder` does not hold the lock. */
   retire(holder: string): boolean {
+    return this.end_by(holder, RETIRE);
+  }
+
+  /** Moves a READY lock held by `holder` to `state` (poison or retire) and wakes the owner. */
+  private end_by(holder: string, state: typeof POISON | typeof RETIRE): boolean {
     if (this.holder !== holder) return false;
     if (this.state === READY) {
-      this.state = RETIRE;
+      this.state = state;
       this.wake_up();
     }
     return true;
