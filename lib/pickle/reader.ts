@@ -137,7 +137,7 @@ class Reader extends Machine {
           }
           case 0x95: { // FRAME: the bytes are all here already; only check the length
             if (pos + 8 > end) this.truncated(8);
-            const n = buf.readUInt32LE(pos) + buf.readUInt32LE(pos + 4) * TWO32;
+            const n = u32(buf, pos) + u32(buf, pos + 4) * TWO32;
             pos += 8;
             if (n > end - pos) this.too_long(n, end - pos);
             break;
@@ -188,7 +188,7 @@ class Reader extends Machine {
           }
           case 0x8b: { // LONG4
             if (pos + 4 > end) this.truncated(4);
-            const n = buf.readInt32LE(pos);
+            const n = i32(buf, pos);
             pos += 4;
             if (n < 0) fail('ERR_PICKLE_VALUE', 'LONG pickle has negative byte count');
             if (pos + n > end) this.too_long(n, end - pos);
@@ -199,7 +199,7 @@ class Reader extends Machine {
           }
           case 0x47: // BINFLOAT
             if (pos + 8 > end) this.truncated(8);
-            stack.push(buf.readDoubleBE(pos));
+            stack.push(f64be(buf, pos));
             depths.push(0);
             pos += 8;
             break;
@@ -214,7 +214,7 @@ class Reader extends Machine {
           }
           case 0x58: { // BINUNICODE
             if (pos + 4 > end) this.truncated(4);
-            const n = buf.readUInt32LE(pos);
+            const n = u32(buf, pos);
             pos += 4;
             if (pos + n > end) this.too_long(n, end - pos);
             stack.push(utf8(buf, pos, n));
@@ -241,7 +241,7 @@ class Reader extends Machine {
           }
           case 0x42: { // BINBYTES
             if (pos + 4 > end) this.truncated(4);
-            const n = buf.readUInt32LE(pos);
+            const n = u32(buf, pos);
             pos += 4;
             if (pos + n > end) this.too_long(n, end - pos);
             stack.push(Buffer.copyBytesFrom(buf, pos, n));
@@ -278,7 +278,7 @@ class Reader extends Machine {
           }
           case 0x54: { // BINSTRING
             if (pos + 4 > end) this.truncated(4);
-            const n = buf.readInt32LE(pos);
+            const n = i32(buf, pos);
             pos += 4;
             if (n < 0) fail('ERR_PICKLE_VALUE', 'BINSTRING pickle has negative byte count');
             if (pos + n > end) this.too_long(n, end - pos);
@@ -493,7 +493,7 @@ class Reader extends Machine {
             break;
           case 0x72: // LONG_BINPUT
             if (pos + 4 > end) this.truncated(4);
-            this.put(buf.readUInt32LE(pos));
+            this.put(u32(buf, pos));
             pos += 4;
             break;
           case 0x70: // PUT
@@ -509,7 +509,7 @@ class Reader extends Machine {
             break;
           case 0x6a: // LONG_BINGET
             if (pos + 4 > end) this.truncated(4);
-            this.get(buf.readUInt32LE(pos));
+            this.get(u32(buf, pos));
             pos += 4;
             break;
           // ------------------------------------------------------------------ globals
@@ -659,4 +659,35 @@ function decode_long(buf: Buffer, pos: number, n: number): number | bigint {
   let v = BigInt(`0x${hex.toString('hex')}`);
   if (buf[pos + n - 1]! >= 0x80) v -= 1n << BigInt(8 * n);
   return v >= -9007199254740991n && v <= 9007199254740991n ? Number(v) : v;
+}
+
+/** The unsigned 32-bit little-endian int at `pos` (checked by the caller): Buffer's reader validates again. */
+function u32(buf: Buffer, pos: number): number {
+  return (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16)) + buf[pos + 3]! * 0x1000000;
+}
+
+/** The signed 32-bit little-endian int at `pos` (checked by the caller). */
+function i32(buf: Buffer, pos: number): number {
+  return buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24);
+}
+
+const f64 = new Float64Array(1);
+const f64_bytes = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The big-endian double at `pos` (checked by the caller). */
+function f64be(buf: Buffer, pos: number): number {
+  if (LITTLE_ENDIAN) {
+    f64_bytes[0] = buf[pos + 7]!;
+    f64_bytes[1] = buf[pos + 6]!;
+    f64_bytes[2] = buf[pos + 5]!;
+    f64_bytes[3] = buf[pos + 4]!;
+    f64_bytes[4] = buf[pos + 3]!;
+    f64_bytes[5] = buf[pos + 2]!;
+    f64_bytes[6] = buf[pos + 1]!;
+    f64_bytes[7] = buf[pos]!;
+  } else {
+    for (let i = 0; i < 8; i++) f64_bytes[i] = buf[pos + i]!;
+  }
+  return f64[0]!;
 }
