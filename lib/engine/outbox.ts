@@ -251,7 +251,9 @@ export class Outbox {
       this.queued_bytes -= bytes;
       this.socket_held += bytes;
       if (n === 1) {
-        queue.shift();
+        // (The last piece: drop the array's storage too, so an idle connection keeps none.)
+        if (queue.length === 1) queue.length = 0;
+        else queue.shift();
         this.outstanding++;
         socket.write(first, this.write_done);
       } else if (bytes <= COALESCE_LIMIT) {
@@ -277,7 +279,9 @@ export class Outbox {
   }
 
   private on_write_done(err?: Error | null): void {
-    this.outstanding--;
+    // Nothing else in flight: let the callback go, so an idle connection does not keep it
+    // (the next flush makes a new one).
+    if (--this.outstanding === 0) this.write_done_fn = undefined;
     this.socket_held = this.socket ? this.socket.writableLength : 0;
     if (err) return; // the socket reports the error itself
     this.after_progress();
