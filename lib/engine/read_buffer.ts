@@ -100,9 +100,12 @@ function on_bytes(this: Reading, n: number, buf: Buffer): boolean {
       chunk = Buffer.allocUnsafe(n); // a view would pin four times its size or more
       buf.copy(chunk, 0, 0, n);
     }
-    // Full: more is waiting, read more at a time. At least half full: still busy. Less: the
-    // burst is over, back to the shared buffer (so a quiet connection holds nothing).
-    next = n === buf.length ? Math.min(buf.length * 2, PRIVATE_MAX) : n * 2 >= buf.length ? buf.length : 0;
+    // Full: more is waiting, read more at a time. At least half full: still busy. Still half
+    // of a shared read or more: busy, but less, so one private buffer of the first size (a
+    // shared read of that size would be copied). Less: the burst is over, back to the shared
+    // buffer (so a quiet connection holds nothing).
+    next =
+      n === buf.length ? Math.min(buf.length * 2, PRIVATE_MAX) : n * 2 >= buf.length ? buf.length : n * 2 >= READ_SIZE ? READ_SIZE : 0;
   }
   const sink = this[SINK];
   let more = true;
