@@ -7,18 +7,19 @@
  * | small | 2000 messages of a few fields (a dict of an int, str, list, bool, tuple)    |
  * | large | one nested message: a dict holding 20000 dicts of 6 fields (about 1.3 MB)   |
  *
- * Every figure is the best of `--rounds` (default 5) rounds of about `--seconds` (default 0.3)
- * each: the best, not the mean, because the machine may be shared. The rounds are
+ * Every figure is the best of `--rounds` (default 12) rounds of about `--seconds` (default
+ * 0.15) each: the best, not the mean, because the machine may be shared. The rounds are
  * interleaved: each round times every codec and case once, Python's included, so that all
  * the figures compared in a ratio were taken under the same load (timing Python first and
- * Node after, a change of load in between showed as a change of ratio of up to 2x). Pickles
+ * Node after, a change of load in between showed as a change of ratio of up to 2x; many
+ * short rounds give each side more chances at a quiet moment than a few long ones). Pickles
  * are protocol 2 (the codec's default; what PyCSP and Python 2 use). Python runs as child
  * processes serving rounds on request, on a file of the pickles Node wrote, under both
  * `/usr/bin/python3` and the `python3` on PATH (pyenv) when they differ; the faster one is the
  * reference.
  *
- * Run: `npm run bench:pickle` (or `node dist/bench/pickle_bench.js [--seconds=0.3] [--rounds=5]`);
- * about 35 s with the defaults.
+ * Run: `npm run bench:pickle` (or `node dist/bench/pickle_bench.js [--seconds=0.15] [--rounds=12]`);
+ * about 40 s with the defaults.
  * Prints a markdown table and the ratios the issue asks for:
  * - loads / Python's C pickle.loads (target >= 0.5),
  * - dumps / (JSON.stringify + UTF-8 encoding) of the same data (target >= 1).
@@ -40,8 +41,8 @@ const arg = (name: string, fallback: number): number => {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
   return a ? Number(a.split('=')[1]) : fallback;
 };
-const SECONDS = Math.min(3, Math.max(0.05, arg('seconds', 0.3)));
-const ROUNDS = Math.min(20, Math.max(1, Math.floor(arg('rounds', 5))));
+const SECONDS = Math.min(3, Math.max(0.05, arg('seconds', 0.15)));
+const ROUNDS = Math.min(40, Math.max(1, Math.floor(arg('rounds', 12))));
 
 // ------------------------------------------------------------------ data
 
