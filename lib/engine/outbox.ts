@@ -251,10 +251,15 @@ export class Outbox {
       this.queued_bytes -= bytes;
       this.socket_held += bytes;
       if (n === 1) {
-        // (The last piece: drop the array's storage too, so an idle connection keeps none.)
-        if (queue.length === 1) queue.length = 0;
-        else queue.shift();
         this.outstanding++;
+        if (queue.length === 1) {
+          // The last piece: a new empty array, so an idle connection keeps no storage
+          // (cheaper than shortening this one in place); nothing is left to send.
+          this.queue = [];
+          socket.write(first, this.write_done);
+          return;
+        }
+        queue.shift();
         socket.write(first, this.write_done);
       } else if (bytes <= COALESCE_LIMIT) {
         // Many small pieces: one copy into one buffer is cheaper than a writev of many.
