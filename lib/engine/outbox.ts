@@ -50,6 +50,9 @@ const FILE_CHUNK = 65536;
 /** Up to this many bytes, a burst of writes is joined into one buffer before the syscall. */
 const COALESCE_LIMIT = 16384;
 
+// Bits of Outbox.flags.
+const SCHEDULED = 1, PAUSED = 2, WROTE = 4, ABORTED = 8, HOLDING = 16;
+
 function flush_later(outbox: Outbox): void {
   outbox.flush();
 }
@@ -91,10 +94,41 @@ export class Outbox {
   private queued_bytes = 0;
   private file: FileJob | null = null;
   private outstanding = 0;
-  private flush_scheduled = false;
-  private paused_flag = false;
-  private wrote_since_written = false;
-  private aborted = false;
+  /**
+   * The outbox's yes/no state in one number (one field per connection instead of five; a
+   * server holding many idle connections keeps less): see the accessors below.
+   */
+  private flags = 0;
+  private get flush_scheduled(): boolean {
+    return (this.flags & SCHEDULED) !== 0;
+  }
+  private set flush_scheduled(on: boolean) {
+    this.flags = on ? this.flags | SCHEDULED : this.flags & ~SCHEDULED;
+  }
+  private get paused_flag(): boolean {
+    return (this.flags & PAUSED) !== 0;
+  }
+  private set paused_flag(on: boolean) {
+    this.flags = on ? this.flags | PAUSED : this.flags & ~PAUSED;
+  }
+  private get wrote_since_written(): boolean {
+    return (this.flags & WROTE) !== 0;
+  }
+  private set wrote_since_written(on: boolean) {
+    this.flags = on ? this.flags | WROTE : this.flags & ~WROTE;
+  }
+  private get aborted(): boolean {
+    return (this.flags & ABORTED) !== 0;
+  }
+  private set aborted(on: boolean) {
+    this.flags = on ? this.flags | ABORTED : this.flags & ~ABORTED;
+  }
+  private get holding(): boolean {
+    return (this.flags & HOLDING) !== 0;
+  }
+  private set holding(on: boolean) {
+    this.flags = on ? this.flags | HOLDING : this.flags & ~HOLDING;
+  }
   /** The socket's write callback (made once per outbox, when first needed). */
   private write_done_fn: ((err?: Error | null) => void) | undefined;
   private get write_done(): (err?: Error | null) => void {
@@ -197,7 +231,6 @@ export class Outbox {
     if (this.queue.length > 0 && !this.flush_scheduled) this.flush();
   }
 
-  private holding = false;
   /** File jobs in the queue: while 0, every queued item is bytes. */
   private jobs = 0;
 

@@ -47,6 +47,9 @@ export interface ReadHost {
 /** @internal */
 export type Frame = Buffer | unknown[] | number;
 
+// Bits of Reader.flags.
+const SINGLE = 1, DISPATCHING = 2, SCHEDULED = 4, OVER = 8, EOF = 16, MATCH = 32;
+
 /** @internal The read side of one channel. */
 export class Reader {
   /** The value the user assigned (returned by the `read_delimiter` getter). */
@@ -54,7 +57,12 @@ export class Reader {
   /** The compiled delimiter the framer uses. */
   delimiter: CompiledDelimiter = null;
   /** RegExp mode: search (true) or match at the start (false). */
-  regex_search = true;
+  get regex_search(): boolean {
+    return (this.flags & MATCH) === 0;
+  }
+  set regex_search(search: boolean) {
+    this.flags = search ? this.flags & ~MATCH : this.flags | MATCH;
+  }
   /** The user's `buffer_size`. */
   size_limit = 65536;
   /** Decoding of delivered bytes, or null for Buffers. */
@@ -62,13 +70,43 @@ export class Reader {
   private decoder: StringDecoder | null = null;
   /** Buffered, unframed bytes (made on first use: a raw-mode stream may never need one). */
   private buffer: Framer | undefined;
-  /** The delimiter is a Struct of one integer: frames are its values, not arrays. */
-  private single = false;
-  /** Inside the delivery loop (re-entrancy guard). */
-  private dispatching = false;
-  private drain_scheduled = false;
-  private over = false;
-  private eof = false;
+  /**
+   * The reader's yes/no state in one number (one field per connection instead of six): the
+   * delimiter is a Struct of one integer (frames are its values, not arrays); inside the
+   * delivery loop (the re-entrancy guard); a drain is scheduled; over the buffer limit; the
+   * peer has ended; RegExp match mode.
+   */
+  private flags = 0;
+  private get single(): boolean {
+    return (this.flags & SINGLE) !== 0;
+  }
+  private set single(on: boolean) {
+    this.flags = on ? this.flags | SINGLE : this.flags & ~SINGLE;
+  }
+  private get dispatching(): boolean {
+    return (this.flags & DISPATCHING) !== 0;
+  }
+  private set dispatching(on: boolean) {
+    this.flags = on ? this.flags | DISPATCHING : this.flags & ~DISPATCHING;
+  }
+  private get drain_scheduled(): boolean {
+    return (this.flags & SCHEDULED) !== 0;
+  }
+  private set drain_scheduled(on: boolean) {
+    this.flags = on ? this.flags | SCHEDULED : this.flags & ~SCHEDULED;
+  }
+  private get over(): boolean {
+    return (this.flags & OVER) !== 0;
+  }
+  private set over(on: boolean) {
+    this.flags = on ? this.flags | OVER : this.flags & ~OVER;
+  }
+  private get eof(): boolean {
+    return (this.flags & EOF) !== 0;
+  }
+  private set eof(on: boolean) {
+    this.flags = on ? this.flags | EOF : this.flags & ~EOF;
+  }
 
   /** @param host - the stream's read host; null for a datagram channel (see {@link Reader.packet}) */
   constructor(private readonly host: ReadHost | null = null) {}
