@@ -107,6 +107,9 @@ function unix_path_of(socket: net.Socket): string | null {
   return '';
 }
 
+// Bits of StreamCore.flags.
+const NODELAY = 1, USER_PAUSED = 2, WAS_CONNECTED = 4, PEER_ENDED = 8, PAUSE_REPORTED = 16, ADOPTED_CONNECTING = 32;
+
 const PEER_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /** @internal The private host behind one Stream. */
@@ -126,8 +129,25 @@ export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, 
   /** TLS state; null until the stream uses TLS. */
   tls: StreamTls | null = null;
   unix_path: string | null = null;
-  nodelay = true;
-  user_paused = false;
+  /**
+   * The core's yes/no state in one number (one field per connection instead of six): see
+   * the accessors.
+   */
+  private flags = NODELAY;
+  /** TCP_NODELAY wanted (default on). */
+  get nodelay(): boolean {
+    return (this.flags & NODELAY) !== 0;
+  }
+  set nodelay(on: boolean) {
+    this.flags = on ? this.flags | NODELAY : this.flags & ~NODELAY;
+  }
+  /** Reading paused by the user. */
+  get user_paused(): boolean {
+    return (this.flags & USER_PAUSED) !== 0;
+  }
+  set user_paused(on: boolean) {
+    this.flags = on ? this.flags | USER_PAUSED : this.flags & ~USER_PAUSED;
+  }
   idle_ms = 0;
   /** Printable target of `connect()`; empty for adopted sockets. */
   target = '';
@@ -136,13 +156,33 @@ export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, 
   /** The plain socket under TLS: addresses are read from it. */
   net_socket: net.Socket | null = null;
   private timer: NodeJS.Timeout | undefined;
-  private was_connected = false;
+  private get was_connected(): boolean {
+    return (this.flags & WAS_CONNECTED) !== 0;
+  }
+  private set was_connected(on: boolean) {
+    this.flags = on ? this.flags | WAS_CONNECTED : this.flags & ~WAS_CONNECTED;
+  }
   /** The peer has ended its side (its FIN arrived). */
-  private peer_ended = false;
+  private get peer_ended(): boolean {
+    return (this.flags & PEER_ENDED) !== 0;
+  }
+  private set peer_ended(on: boolean) {
+    this.flags = on ? this.flags | PEER_ENDED : this.flags & ~PEER_ENDED;
+  }
   private linger_timer: NodeJS.Timeout | undefined;
-  private pause_reported = false;
+  private get pause_reported(): boolean {
+    return (this.flags & PAUSE_REPORTED) !== 0;
+  }
+  private set pause_reported(on: boolean) {
+    this.flags = on ? this.flags | PAUSE_REPORTED : this.flags & ~PAUSE_REPORTED;
+  }
   /** Adopted while still connecting: whether it is a Unix socket is known only once connected. */
-  private adopted_connecting = false;
+  private get adopted_connecting(): boolean {
+    return (this.flags & ADOPTED_CONNECTING) !== 0;
+  }
+  private set adopted_connecting(on: boolean) {
+    this.flags = on ? this.flags | ADOPTED_CONNECTING : this.flags & ~ADOPTED_CONNECTING;
+  }
   /** Bytes an adopted socket had received before this stream took it (delivered after on_connect). */
   private early: Buffer | null = null;
 
