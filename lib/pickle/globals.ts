@@ -64,7 +64,7 @@ export class PyGlobal {
   }
 }
 
-/** Thrown by the allow-listed constructors for arguments CPython would not write. @internal */
+/** Thrown by the allow-listed constructors for arguments CPython would not write. (not part of the public API) */
 export class GlobalArgumentError extends Error {}
 
 function text_arg(value: unknown, what: string): string {
@@ -196,8 +196,7 @@ export const ALLOWED_GLOBALS: readonly string[] = [...ALLOWED.keys()];
 
 /**
  * Resolves a global: the hook first, then the allow-list; `undefined` when neither has it.
- * Errors thrown by the hook propagate. @internal
- */
+ * Errors thrown by the hook propagate. (not part of the public API) */
 export function resolve_global(module: string, name: string, hook: FindClass | undefined): PyGlobal | undefined {
   if (hook !== undefined) {
     const fn = hook(module, name);
@@ -208,7 +207,7 @@ export function resolve_global(module: string, name: string, hook: FindClass | u
   return builtin === undefined ? undefined : new PyGlobal(module, name, builtin);
 }
 
-/** The Python type name of a value, for messages. @internal */
+/** The Python type name of a value, for messages. (not part of the public API) */
 export function py_type(value: unknown): string {
   if (value === null) return 'None';
   switch (typeof value) {

@@ -14,7 +14,7 @@
 
 import { Buffer } from 'node:buffer';
 
-/** Thrown by the decoders here; the reader turns it into an `UnpicklingError`. @internal */
+/** Thrown by the decoders here; the reader turns it into an `UnpicklingError`. (not part of the public API) */
 export class TextError extends Error {}
 
 interface FastSlices {
@@ -23,7 +23,7 @@ interface FastSlices {
   utf8Write(text: string, offset: number, length?: number): number;
 }
 
-/** Node's own slice functions (what `toString` calls after checking its arguments). @internal */
+/** Node's own slice functions (what `toString` calls after checking its arguments). (not part of the public API) */
 export function fast(buf: Buffer): FastSlices {
   return buf as unknown as FastSlices;
 }
