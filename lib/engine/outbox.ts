@@ -164,8 +164,10 @@ export class Outbox {
     if (data.length === 0) return this.size <= this.high;
     this.queue.push(data);
     this.queued_bytes += data.length;
-    this.wrote_since_written = true;
-    if (!this.flush_scheduled) this.schedule();
+    const flags = this.flags;
+    if ((flags & WROTE) === 0) this.flags = flags | WROTE;
+    // (Held for a dispatch, or already scheduled: the flush comes anyway.)
+    if ((flags & (SCHEDULED | HOLDING)) === 0) this.schedule();
     // Only look at the socket's own buffer when the queue alone could be near the mark.
     if (this.queued_bytes + this.socket_held <= this.high && !this.paused_flag) return true;
     const socket = this.socket;

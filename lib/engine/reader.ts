@@ -292,16 +292,18 @@ export class Reader {
    */
   private deliver(channel: Channel, frame: Frame, raw_stream: boolean, extra?: unknown): void {
     let first: unknown;
-    if (Buffer.isBuffer(frame)) {
+    if (typeof frame === 'number') {
+      // A Struct of one integer field (a length prefix, say): its value. (Tested first: a
+      // typeof is cheaper than the Buffer check, and a length-prefixed protocol has one of
+      // these per frame.)
+      first = frame;
+    } else if (Buffer.isBuffer(frame)) {
       if (this.enc === null) {
         first = frame;
       } else {
         first = this.decode(frame, this.delimiter === null && raw_stream);
         if (first === '') return; // a decoder waiting for the rest of a character
       }
-    } else if (typeof frame === 'number') {
-      // A Struct of one integer field (a length prefix, say): its value.
-      first = frame;
     } else if (this.delimiter instanceof Struct) {
       if (extra !== undefined) channel._call_read(null, undefined, [...frame, extra]);
       else if (frame.length === 1) channel._call_read(frame[0], undefined, null);
