@@ -28,25 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from multiprocessing.connection import Client, Listener  # noqa: E402
 
 from pickle_peer import corpus, same  # noqa: E402
-
-
-def say(*words):
-    sys.stdout.write(' '.join(str(w) for w in words) + '\n')
-    sys.stdout.flush()
-
-
-def watchdog():
-    def on_stdin_closed():
-        try:
-            sys.stdin.read()
-        finally:
-            os._exit(3)
-    t = threading.Thread(target=on_stdin_closed)
-    t.daemon = True
-    t.start()
-    timer = threading.Timer(120.0, lambda: os._exit(4))
-    timer.daemon = True
-    timer.start()
+from mp_peer import say, watchdog  # noqa: E402  (the plain peer's stdout and watchdog helpers)
 
 
 def parse_addr(text):
