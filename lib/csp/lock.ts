@@ -185,12 +185,7 @@ export class ProcessLock<M = unknown> {
    */
   notify(holder: string, result_id: string, msg: M | undefined, has_msg: boolean): boolean {
     if (this.holder !== holder || this.state !== READY) return false;
-    this.result_id = result_id;
-    this.result = msg;
-    this.has_result = has_msg;
-    this.state = SUCCESS;
-    this.wake_up();
-    return true;
+    return this.succeed(result_id, msg, has_msg);
   }
 
   /**
@@ -200,6 +195,11 @@ export class ProcessLock<M = unknown> {
    */
   commit_request(seq: number, result_id: string, msg: M | undefined, has_msg: boolean): boolean {
     if (this.state !== READY || this.seq !== seq) return false;
+    return this.succeed(result_id, msg, has_msg);
+  }
+
+  /** Ends the waiting operation with SUCCESS on `result_id` and wakes the owner. */
+  private succeed(result_id: string, msg: M | undefined, has_msg: boolean): true {
     this.result_id = result_id;
     this.result = msg;
     this.has_result = has_msg;
