@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { temp_dir } from './_helpers.js';
+import type { Address } from '../lib/index.js';
+import { serve_hub } from '../lib/group/index.js';
 import type { RedisClient } from '../lib/redis/index.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -112,4 +114,35 @@ export async function blocked_clients(r: RedisClient, n: number): Promise<void> 
     await new Promise((resolve) => setImmediate(resolve));
   }
   throw new Error(`never saw ${n} blocked clients`);
+}
+
+/** A server the group specs run against: its address and how to stop it. */
+export interface Backend {
+  address: Address;
+  stop(): Promise<void>;
+}
+
+/**
+ * The backends every group behaviour suite runs on, by name: a private redis-server (when
+ * it is installed) and the embedded hub.
+ */
+export function backends(): [string, () => Promise<Backend>][] {
+  const out: [string, () => Promise<Backend>][] = [];
+  if (HAVE_REDIS) {
+    out.push([
+      'redis-server',
+      async () => {
+        const peer = await RedisPeer.start();
+        return { address: peer.address, stop: () => peer.stop() };
+      },
+    ]);
+  }
+  out.push([
+    'embedded hub',
+    async () => {
+      const hub = await serve_hub(['127.0.0.1', 0]);
+      return { address: hub.address, stop: () => hub.stop() };
+    },
+  ]);
+  return out;
 }

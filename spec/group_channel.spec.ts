@@ -16,12 +16,11 @@ import {
   UnknownDestinationError,
   UnknownSenderError,
   queue_key,
-  serve_hub,
 } from '../lib/group/index.js';
 import { dumps, loads, tuple, Tuple } from '../lib/pickle/index.js';
 import { RedisClient } from '../lib/redis/index.js';
 import { within } from './_helpers.js';
-import { HAVE_REDIS, RedisPeer, blocked_clients } from './_redis_peer.js';
+import { backends, blocked_clients } from './_redis_peer.js';
 
 async function error_of(p: Promise<unknown>): Promise<Error> {
   try {
@@ -216,13 +215,4 @@ function group_suite(name: string, start: () => Promise<{ address: Address; stop
   s.run();
 }
 
-if (HAVE_REDIS) {
-  group_suite('redis-server', async () => {
-    const peer = await RedisPeer.start();
-    return { address: peer.address, stop: () => peer.stop() };
-  });
-}
-group_suite('embedded hub', async () => {
-  const hub = await serve_hub(['127.0.0.1', 0]);
-  return { address: hub.address, stop: () => hub.stop() };
-});
+for (const [name, start] of backends()) group_suite(name, start);

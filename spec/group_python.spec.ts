@@ -8,11 +8,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
 import { Engine, type Address } from '../lib/index.js';
-import { Channel, serve_hub } from '../lib/group/index.js';
+import { Channel } from '../lib/group/index.js';
 import { Tuple, tuple } from '../lib/pickle/index.js';
 import { RedisClient } from '../lib/redis/index.js';
 import { within } from './_helpers.js';
-import { HAVE_REDIS, RedisPeer } from './_redis_peer.js';
+import { backends } from './_redis_peer.js';
 import { kill_all, start_peer } from './py/pythons.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -100,14 +100,5 @@ function python_suite(name: string, start: () => Promise<{ address: Address; sto
 if (!HAVE_PY_REDIS) {
   console.log('/usr/bin/python3 with redis-py is missing (bash .ci/peers): group Python specs skipped');
 } else {
-  if (HAVE_REDIS) {
-    python_suite('redis-server', async () => {
-      const peer = await RedisPeer.start();
-      return { address: peer.address, stop: () => peer.stop() };
-    });
-  }
-  python_suite('embedded hub', async () => {
-    const hub = await serve_hub(['127.0.0.1', 0]);
-    return { address: hub.address, stop: () => hub.stop() };
-  });
+  for (const [name, start] of backends()) python_suite(name, start);
 }
