@@ -48,6 +48,7 @@ import {
   wire_name,
 } from './header.js';
 import type { ProcessLock } from './lock.js';
+import { NO_PARTNER } from './home.js';
 import { encode_value, set_end_encoder, set_end_reviver, value_of, type Msg } from './payload.js';
 
 /** Options of a {@link Channel}. */
@@ -278,6 +279,20 @@ export class Channel {
   operate(write: boolean, value: unknown): Promise<unknown> {
     this.check();
     const pool = this.d.pool;
+    const entry = this.entry;
+    if (entry !== null) {
+      // Hosted here: a partner already waiting is committed synchronously, with no lock of
+      // our own (see ChannelHome.plain); with none, the request is queued as is.
+      const home = entry.home;
+      const partner = home.plain(write, value as Msg);
+      if (partner !== null) {
+        if (partner !== NO_PARTNER) return write ? DONE : Promise.resolve(value_of(partner.msg!));
+        const lock = pool.take();
+        lock.begin();
+        home.enqueue(lock.request, lock.seq, write, value as Msg);
+        return this.wait(lock, write);
+      }
+    }
     const lock = pool.take();
     lock.begin();
     try {
@@ -286,13 +301,15 @@ export class Channel {
       lock.fail(err instanceof Error ? err : new Error(String(err)));
     }
     if (lock.state !== READY) return this.finish(pool, lock, write);
+    return this.wait(lock, write);
+  }
+
+  /** The promise of an operation waiting on `lock`, settled by {@link settle}. */
+  private wait(lock: ProcessLock<Msg>, write: boolean): Promise<unknown> {
     lock.op_channel = this;
     lock.op_write = write;
     lock.on_done = settle;
-    return new Promise<unknown>((resolve, reject) => {
-      lock.op_resolve = resolve;
-      lock.op_reject = reject;
-    });
+    return new Promise<unknown>(lock.executor);
   }
 
   private finish(pool: LockPool, lock: ProcessLock<Msg>, write: boolean): Promise<unknown> {
@@ -317,6 +334,9 @@ export class Channel {
   }
 }
 
+/** What a write that completed at once returns (one settled promise, shared). */
+const DONE: Promise<unknown> = Promise.resolve();
+
 /** Settles a waiting operation once its lock left READY (one function for all: no closure per operation). */
 function settle(lock: ProcessLock<Msg>): void {
   const resolve = lock.op_resolve!;
@@ -325,6 +345,11 @@ function settle(lock: ProcessLock<Msg>): void {
   lock.op_resolve = null;
   lock.op_reject = null;
   lock.op_channel = null;
+  if (lock.state === SUCCESS && lock.op_write) {
+    ch.d.pool.give(lock);
+    resolve(undefined);
+    return;
+  }
   try {
     resolve(ch.finish_value(ch.d.pool, lock, lock.op_write));
   } catch (err) {

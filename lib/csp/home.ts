@@ -35,7 +35,10 @@
 import { FAIL, READY } from './header.js';
 import { HomeRules, remove, type Grant, type HomeCommand, type HomeState, type ProcRef, type Request, type StepOf } from './home_rules.js';
 
-export type { Grant, HomeCommand, HomeState, LockPort, ProcRef, Request } from './home_rules.js';
+export type { Grant, HomeCommand, HomeState, LocalLock, LockPort, ProcRef, Request } from './home_rules.js';
+
+/** What {@link ChannelHome.plain} answers when no partner waits. */
+export const NO_PARTNER: unique symbol = Symbol('no partner');
 
 /** One channel's home. */
 export class ChannelHome<M> extends HomeRules<M> {
@@ -65,6 +68,64 @@ export class ChannelHome<M> extends HomeRules<M> {
   post_request(proc: ProcRef, seq: number, write: boolean, msg: M, ack: boolean): void {
     if (this.capacity === 0 && this.current === null && this.head >= this.inbox.length && this.fast(proc, seq, write, msg, ack)) return;
     this.submit(write ? { op: 'post_write', proc, seq, msg, ack } : { op: 'post_read', proc, seq, ack });
+  }
+
+  /**
+   * A plain read (`write` false) or write of this process, decided synchronously, without a
+   * lock of its own: an operation that is only this one request, and finds its partner at
+   * once, is never seen by anyone else, so its own lock would always read READY at its
+   * sequence number (what {@link ChannelHome.fast} would peek). The oldest waiting partner
+   * whose lock answers at once and is READY at its request's seq is committed (a reader
+   * with `msg`, a writer without); stale requests met on the way are dropped.
+   * @returns the committed partner's request (for a read, its `msg` is the value), NO_PARTNER
+   *   when nobody waits (nothing changed; the caller queues with {@link ChannelHome.enqueue}),
+   *   or null when it cannot be decided synchronously (nothing changed; the caller posts as
+   *   usual)
+   * @throws what `prepare` throws (a message no remote reader can take), nothing changed
+   */
+  plain(write: boolean, msg: M): Request<M> | typeof NO_PARTNER | null {
+    const port = this.port;
+    if (this.capacity !== 0 || this.current !== null || this.head < this.inbox.length || this.poisoned || this.retired) return null;
+    const others = write ? this.readqueue : this.writequeue;
+    for (let i = 0; i < others.length; i++) {
+      const o = others[i]!;
+      if (o.busy === true) continue;
+      const other = o.proc;
+      let ready: boolean;
+      const lock = other.lock;
+      if (lock !== undefined) {
+        const got = lock.offer(o.seq, this.name, write ? msg : undefined, write);
+        if (got < 0) return null; // its lock is held: the home's driver decides
+        ready = got === 1;
+      } else {
+        if (other.exclusive !== true) return null; // a remote lock: the full protocol
+        ready = other.active;
+        if (ready) {
+          if (write) port.notify(other, this.name, port.prepare !== undefined ? port.prepare(msg, other) : msg);
+          else port.notify_writer(other, this.name);
+        }
+      }
+      if (i === 0) others.shift();
+      else others.splice(i, 1);
+      if (ready) return o;
+      i--;
+    }
+    return NO_PARTNER;
+  }
+
+  /**
+   * Queues a plain request after {@link ChannelHome.plain} found no partner. `req` is the
+   * process's own request object, reused from one plain operation to the next: a plain
+   * request leaves its queue in the same synchronous run that ends its operation (commit,
+   * poison, retire, refusal), so it is never in a queue when it is reused.
+   */
+  enqueue(req: Request<M>, seq: number, write: boolean, msg: M): void {
+    const r = req as { -readonly [K in keyof Request<M>]: Request<M>[K] };
+    r.seq = seq;
+    r.msg = write ? msg : undefined;
+    r.busy = false;
+    r.gone = false;
+    (write ? this.writequeue : this.readqueue).push(req);
   }
 
   /**

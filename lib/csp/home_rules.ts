@@ -21,7 +21,7 @@ export interface ProcRef {
   /** False once its lock could not be reached: later locks on it fail at once. */
   active: boolean;
   /** For a process of this address space: its lock object (saves a lookup). */
-  readonly lock?: object;
+  readonly lock?: LocalLock;
   /**
    * A remote trousers process's plain read or write (not an alternation): its request is
    * the only one of its operation, so only this home can end it, and the home commits it
@@ -30,6 +30,17 @@ export interface ProcRef {
   readonly exclusive?: boolean;
   /** The sequence number of the request this reference came with (remote processes). */
   readonly seq?: number;
+}
+
+/** The lock of a process of this address space, as a home may use it directly. */
+export interface LocalLock {
+  /**
+   * Commits (SUCCESS on `result_id`, with `msg` for a reader) if the lock is free and the
+   * process READY at `seq`, as taking, notifying and releasing the free lock would.
+   * @returns 1 when committed, 0 when the process is no longer READY at `seq` (a stale
+   *   request), -1 when the lock is held (the home must take it the long way)
+   */
+  offer(seq: number, result_id: string, msg: unknown, has_msg: boolean): number;
 }
 
 /** What a lock grant reports: the process's state and sequence number. */

@@ -18,7 +18,7 @@
  */
 
 import { FAIL, POISON, READY, RETIRE, SUCCESS } from './header.js';
-import type { Grant, ProcRef } from './home.js';
+import type { Grant, LocalLock, ProcRef, Request } from './home.js';
 
 interface Waiting {
   holder: string;
@@ -26,7 +26,7 @@ interface Waiting {
 }
 
 /** The lock and operation state of one CSP process (or one anonymous operation). */
-export class ProcessLock<M = unknown> {
+export class ProcessLock<M = unknown> implements LocalLock {
   /** The process id on the wire: 32 hex digits, a dot and a name (at most 64 bytes). */
   readonly id: string;
   /** The sequence number of the current (or last) operation. */
@@ -48,6 +48,11 @@ export class ProcessLock<M = unknown> {
   op_reject: ((err: unknown) => void) | null = null;
   op_channel: unknown = null;
   op_write = false;
+  /** The executor of the waiting operation's promise (one per lock, not one per operation). */
+  readonly executor = (resolve: (value: unknown) => void, reject: (err: unknown) => void): void => {
+    this.op_resolve = resolve;
+    this.op_reject = reject;
+  };
   /** After a failure that is not poison or retire (a lost connection, a refused message). */
   failure: Error | null = null;
   /** True while an operation uses this lock. */
@@ -65,10 +70,14 @@ export class ProcessLock<M = unknown> {
   private readonly quit_waiters = new Map<string, () => void>();
   private readonly grant: Grant = { state: FAIL, seq: 0 };
 
+  /** The request of this process's plain operations at homes here (one object, reused: see ChannelHome.enqueue). */
+  readonly request: Request<M>;
+
   /** @param id - the process id (byte string, at most 64 bytes) */
   constructor(id: string) {
     this.id = id;
     this.ref = { id, addr: '', active: true, lock: this };
+    this.request = { proc: this.ref, seq: 0, msg: undefined, busy: false, gone: false };
   }
 
   /** Starts an operation: READY, next sequence number. */
@@ -161,6 +170,14 @@ export class ProcessLock<M = unknown> {
     this.state = SUCCESS;
     this.wake_up();
     return true;
+  }
+
+  /** {@link LocalLock.offer}: commit if free and READY at `seq` (1), stale (0), held (-1). */
+  offer(seq: number, result_id: string, msg: unknown, has_msg: boolean): number {
+    if (this.holder !== null) return -1;
+    if (this.state !== READY || this.seq !== seq) return 0;
+    this.succeed(result_id, msg as M | undefined, has_msg);
+    return 1;
   }
 
   /** Takes the lock for `holder` and calls `grant` with the grant (now or once free). */
