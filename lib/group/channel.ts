@@ -48,6 +48,8 @@ import {
   UnknownDestinationError,
   UnknownSenderError,
 } from './errors.js';
+import { queue_key, wake_key } from './keys.js';
+import { Receiver, type Received } from './receiver.js';
 
 /** How message values become bytes in Redis. */
 export interface GroupCodec {
@@ -84,8 +86,7 @@ export interface ChannelOptions {
   member_cache?: number;
 }
 
-/** What `recvFromAny` / `recvFrom` resolve with: the sender's pid and the message. */
-export type Received = [sender: string, message: unknown];
+export type { Received };
 
 const PICKLE: GroupCodec = { encode: (v) => dumps(v, { protocol: 2 }), decode: (d) => loads(d) };
 const JSON_CODEC: GroupCodec = {
@@ -93,15 +94,7 @@ const JSON_CODEC: GroupCodec = {
   decode: (d) => JSON.parse(d.toString('utf8')) as unknown,
 };
 
-/** The queue key of messages from `sender` to `receiver`, as Python's `str([s, r])` writes it. */
-export function queue_key(sender: string, receiver: string): string {
-  return `['${sender}', '${receiver}']`;
-}
-
-/** The wake-up list of `pid` (a trousers addition). */
-export function wake_key(pid: string): string {
-  return `group:wake:${pid}`;
-}
+export { queue_key, wake_key };
 
 const JOIN_ATTEMPTS = 1000;
 
@@ -128,12 +121,10 @@ export class Channel {
   private readonly owns_redis: boolean;
   private readonly rescan: number;
   private readonly member_cache: number;
-  private blocking: RedisClient | null = null;
+  private readonly receiver: Receiver;
   private bound: string | null = null;
   private snapshot: Set<string> | null = null;
   private snapshot_at = 0;
-  /** Receivers rotate where their BLPOP key list starts, so no sender starves. */
-  private turn = 0;
 
   /** @param options - see {@link ChannelOptions} */
   constructor(options: ChannelOptions = {}) {
@@ -162,6 +153,15 @@ export class Channel {
       this.redis = new RedisClient({ address: redis, engine: options.engine });
       this.owns_redis = true;
     }
+    const member_cache = this.member_cache;
+    this.receiver = new Receiver({
+      redis: this.redis,
+      rescan: this.rescan,
+      cached_members: () => (member_cache > 0 && this.snapshot !== null && Date.now() - this.snapshot_at < member_cache ? this.snapshot : null),
+      members: (fresh) => this.members(fresh),
+      remember: (members) => this.remember(members),
+      decode: (data) => this.codec.decode(data),
+    });
   }
 
   /** The pid this channel is bound to (by `join` or `bind`), or null. */
@@ -297,7 +297,7 @@ export class Channel {
    * @throws NotBoundError, NotJoinedError
    */
   recvFromAny(timeout = 0): Promise<Received | null> {
-    return this.receive(null, check_timeout(timeout), 'recvFromAny');
+    return this.receive(null, timeout, 'recvFromAny');
   }
 
   /**
@@ -309,15 +309,18 @@ export class Channel {
   recvFrom(senders: Iterable<string | number>, timeout = 0): Promise<Received | null> {
     const from = [...senders].map((s) => pid_text(s, 'a sender'));
     if (from.length === 0) return Promise.reject(new NoSendersError());
-    return this.receive(from, check_timeout(timeout), 'recvFrom');
+    return this.receive(from, timeout, 'recvFrom');
   }
 
-  /** Closes the Redis connections this channel opened (a shared client is left open). */
+  /**
+   * Closes the Redis connections this channel opened (a shared client is left open).
+   * Receives in flight are woken first (a wake-up token each) and reject with
+   * `RedisClosedError`, unless they popped a message first, which they resolve with; a
+   * message that must go back to its queue is pushed back before the connections close.
+   */
   async close(): Promise<void> {
-    const closing: Promise<void>[] = [];
-    if (this.blocking !== null) closing.push(this.blocking.close());
-    if (this.owns_redis) closing.push(this.redis.close());
-    await Promise.all(closing);
+    await this.receiver.close();
+    if (this.owns_redis) await this.redis.close();
   }
 
   // ------------------------------------------------------------------ internals
@@ -346,40 +349,14 @@ export class Channel {
     return members;
   }
 
-  private async receive(senders: string[] | null, timeout: number, operation: string): Promise<Received | null> {
-    const me = this.require_bound(operation);
-    const deadline = timeout > 0 ? Date.now() + timeout : Infinity;
-    const blocking = (this.blocking ??= this.redis.duplicate());
-    let fresh = false;
-    for (;;) {
-      let members = await this.members(fresh);
-      if (!members.has(me) || (senders !== null && senders.some((s) => !members.has(s)))) members = await this.members(true);
-      if (!members.has(me)) throw new NotJoinedError(me);
-      if (senders !== null) for (const s of senders) if (!members.has(s)) throw new UnknownSenderError(s);
-      const from = senders ?? [...members].sort((a, b) => Number(a) - Number(b));
-      // Rotate the start so that a busy low pid cannot starve the others.
-      const start = this.turn++ % from.length;
-      const keys: string[] = [];
-      for (let i = 0; i < from.length; i++) keys.push(queue_key(from[(start + i) % from.length]!, me));
-      if (senders === null) keys.push(wake_key(me));
-      const left = deadline - Date.now();
-      if (left <= 0) return null;
-      let wait = left;
-      if (this.rescan > 0 && senders === null) wait = Math.min(wait, this.rescan);
-      const seconds = wait === Infinity ? 0 : Math.max(0.001, Math.ceil(wait) / 1000);
-      const reply = (await blocking.command('BLPOP', ...keys, seconds)) as Buffer[] | null;
-      if (reply === null) {
-        if (Date.now() >= deadline) return null;
-        fresh = true; // a rescan slice ended: look for joiners
-        continue;
-      }
-      const key = String(reply[0]);
-      if (senders === null && key === wake_key(me)) {
-        fresh = true;
-        continue;
-      }
-      const sender = key.split("'")[1]!;
-      return [sender, this.codec.decode(reply[1]!)];
+  private receive(senders: string[] | null, timeout: unknown, operation: string): Promise<Received | null> {
+    const ms = check_timeout(timeout); // (a bad timeout throws at once, as before)
+    let me: string;
+    try {
+      me = this.require_bound(operation);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    return this.receiver.receive(me, senders, ms > 0 ? Date.now() + ms : Infinity);
   }
 }
