@@ -48,7 +48,7 @@ import {
   wire_name,
 } from './header.js';
 import type { ProcessLock } from './lock.js';
-import { NO_PARTNER } from './home.js';
+import { NO_PARTNER, type ChannelHome } from './home.js';
 import { encode_value, set_end_encoder, set_end_reviver, value_of, type Msg } from './payload.js';
 
 /** Options of a {@link Channel}. */
@@ -102,11 +102,15 @@ export class Channel {
   readonly wire: string;
   /** @internal The home, when hosted here. */
   entry: HomeEntry | null = null;
+  /** @internal `entry.home`, for the local fast path. */
+  home: ChannelHome<Msg> | null = null;
   /** @internal `'host:port'` of a remote home. */
   remote: string | null = null;
   private readonly remote_addr: [string, number] | null = null;
   /** @internal */
   readonly d: Dispatcher;
+  /** @internal `d.pool`. */
+  readonly pool: LockPool;
   /** @internal Set once an operation on this channel saw poison. */
   poisoned = false;
   /** @internal Set once an operation on this channel saw retirement. */
@@ -141,15 +145,20 @@ export class Channel {
     this.wire = wire_name(name);
     if (this.wire.length > 64) throw new RangeError('a channel name must be at most 64 bytes in UTF-8');
     const d = (this.d = dispatcher());
+    this.pool = d.pool;
     if (connect === undefined) {
       if (d.homes.has(this.wire)) throw new CspUsageError('Reusing channel name in same process namespace');
       this.entry = d.host_channel(this.wire, buffer);
+      this.home = this.entry.home;
       void d.bind().catch((err: unknown) => d.report(err));
     } else {
       this.remote_addr = parse_connect(connect);
       const key = addr_key(this.remote_addr[0], this.remote_addr[1]);
       const local = d.key !== '' && key === d.key ? d.homes.get(this.wire) : undefined;
-      if (local !== undefined) this.entry = local;
+      if (local !== undefined) {
+        this.entry = local;
+        this.home = local.home;
+      }
       else {
         this.remote = key;
         d.lost.delete(key);
@@ -277,13 +286,12 @@ export class Channel {
 
   /** @internal One read or write as a whole operation (one promise, settled by the commit). */
   operate(write: boolean, value: unknown): Promise<unknown> {
-    this.check();
-    const pool = this.d.pool;
-    const entry = this.entry;
-    if (entry !== null) {
+    if (this.poisoned || this.retired || this.remote !== null) this.check();
+    const pool = this.pool;
+    const home = this.home;
+    if (home !== null) {
       // Hosted here: a partner already waiting is committed synchronously, with no lock of
       // our own (see ChannelHome.plain); with none, the request is queued as is.
-      const home = entry.home;
       const partner = home.plain(write, value as Msg);
       if (partner !== null) {
         if (partner !== NO_PARTNER) return write ? DONE : Promise.resolve(value_of(partner.msg!));
@@ -346,7 +354,7 @@ function settle(lock: ProcessLock<Msg>): void {
   lock.op_reject = null;
   lock.op_channel = null;
   if (lock.state === SUCCESS && lock.op_write) {
-    ch.d.pool.give(lock);
+    ch.pool.give(lock);
     resolve(undefined);
     return;
   }
