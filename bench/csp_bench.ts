@@ -21,7 +21,9 @@
  * @module
  */
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +146,50 @@ async function alternation(n: number): Promise<number> {
   return rate;
 }
 
+// ------------------------------------------------------------------ the floor: raw round trips
+
+/**
+ * Raw `node:net` ping-pong between this process and a child process (the same shape as the
+ * two-process rows): one 8-byte message each way, one at a time. A serial rendezvous across
+ * processes needs at least one round trip (the writer must learn that a reader took its
+ * value), so this is the ceiling of any serial cross-process rendezvous rate here.
+ */
+async function raw_round_trips(n: number): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, CSP_BENCH_ECHO: String(port) }, stdio: 'inherit' });
+  const sock = await new Promise<net.Socket>((r) => server.once('connection', r));
+  sock.setNoDelay(true);
+  const ping = Buffer.alloc(8, 1);
+  let left = n, got = 0, t = 0;
+  const rate = await new Promise<number>((resolve) => {
+    sock.on('data', (d: Buffer) => {
+      got += d.length;
+      while (got >= 8) {
+        got -= 8;
+        if (left === n) t = performance.now(); // the first round trip warms up
+        if (--left === 0) return resolve((n - 1) / ((performance.now() - t) / 1000));
+        sock.write(ping);
+      }
+    });
+    sock.write(ping);
+  });
+  sock.destroy();
+  server.close();
+  await new Promise((r) => child.once('exit', r));
+  return rate;
+}
+
+/** The child side of {@link raw_round_trips}: echoes every byte back. */
+function echo_child(port: number): void {
+  const s = net.connect(port, '127.0.0.1');
+  s.setNoDelay(true);
+  s.on('data', (d) => s.write(d));
+  s.on('error', () => undefined);
+  s.on('close', () => process.exit(0));
+}
+
 // ------------------------------------------------------------------ pycsp
 
 function python(version_prefix: string | null): string | null {
@@ -205,28 +251,111 @@ function fmt(x: number): string {
   return Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a';
 }
 
+/** Median and spread of one row's rounds. */
+function stat(xs: number[]): { med: number; min: number; max: number } {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return { med: NaN, min: NaN, max: NaN };
+  const m = v.length >> 1;
+  return { med: v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2, min: v[0]!, max: v[v.length - 1]! };
+}
+
+function cell(xs: number[]): string {
+  const { med, min, max } = stat(xs);
+  if (!Number.isFinite(med)) return 'n/a';
+  return xs.length > 1 ? `${fmt(med)} (${fmt(min)}-${fmt(max)})` : fmt(med);
+}
+
+function ratio(a: number[], b: number[]): string {
+  // per round (same run, same moment), then the median of those ratios
+  const r = a.map((x, i) => x / (b[i] ?? NaN)).filter(Number.isFinite);
+  if (r.length === 0) return '';
+  const { med, min, max } = stat(r);
+  return r.length > 1 ? `${med.toFixed(2)}x (${min.toFixed(2)}-${max.toFixed(2)})` : `${med.toFixed(2)}x`;
+}
+
+interface Row {
+  name: string;
+  node: number[];
+  py: number[];
+  /** The row the ratio column divides by, when not pycsp. */
+  vs?: number[];
+  vs_name?: string;
+}
+
 async function main(): Promise<void> {
-  const rows: [string, number, number][] = [];
+  const rounds = Math.max(1, Number(process.env['CSP_BENCH_ROUNDS'] ?? 3));
+  const started = Date.now();
   const py3 = fs.existsSync(PYCSP) ? python(null) : null;
   const py39 = fs.existsSync(PYCSP) ? python('3.9.18') : null;
   const py_version = py3 === null ? '' : execFileSync(py3, ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).trim();
-
-  rows.push(['one process, rendezvous/s', await one_process(300000), py3 ? await py_run(py3, ['local', '8000']) : NaN]);
-  rows.push(['Promise queue hand-off/s (baseline, Node only)', await promise_queue(300000), NaN]);
-  rows.push(['two processes, rendezvous/s', await two_processes(10000, 1, 0), py3 ? await py_two(py3, 4000, 0) : NaN]);
-  rows.push(['two processes, 16 concurrent writes and reads, rendezvous/s', await two_processes(30000, 16, 0), py3 ? await py_two(py3, 4000, 0, 16) : NaN]);
-  rows.push(['two processes, 64 concurrent writes and reads, rendezvous/s', await two_processes(40000, 64, 0), NaN]);
-  rows.push(['two processes, buffer=100, writes/s', await two_processes(10000, 1, 100), py3 ? await py_two(py3, 4000, 100) : NaN]);
-  rows.push(['two processes, buffer=100, 16 concurrent writes and reads, writes/s', await two_processes(30000, 16, 100), py3 ? await py_two(py3, 4000, 100, 16) : NaN]);
-  rows.push(['alternation (2 channels, 2 writers), commits/s', await alternation(100000), py39 ? await py_run(py39, ['alt', '4000']) : NaN]);
-  await shutdown();
-
-  console.log(`\ntrousers/csp (Node ${process.version}) beside pycsp 0.9.2 (Python ${py_version || 'n/a'}; alternation on Python 3.9)\n`);
-  console.log('| case | trousers/csp | pycsp | ratio |');
-  console.log('|---|---:|---:|---:|');
-  for (const [name, node, py] of rows) {
-    console.log(`| ${name} | ${fmt(node)} | ${fmt(py)} | ${Number.isFinite(py) ? `${(node / py).toFixed(1)}x` : ''} |`);
+  const row = (name: string): Row => ({ name, node: [], py: [] });
+  const local = row('one process, rendezvous/s');
+  const queue = row('Promise queue hand-off/s (hand-written baseline, Node only)');
+  const alt = row('alternation (2 channels, 2 writers, one process), commits/s');
+  const rtt = row('raw node:net ping-pong, round trips/s (the floor: child process, 8 bytes each way, one at a time)');
+  const two = row('two processes, rendezvous/s');
+  const two16 = row('two processes, 16 concurrent writes and reads, rendezvous/s');
+  const two64 = row('two processes, 64 concurrent writes and reads, rendezvous/s');
+  const buf = row('two processes, buffer=100, writes/s');
+  const buf16 = row('two processes, buffer=100, 16 concurrent writes and reads, writes/s');
+  await one_process(100000); // warm-up (JIT), not counted
+  await promise_queue(100000);
+  for (let k = 0; k < rounds; k++) {
+    // one process and its baseline alternately, so each round compares the same moment
+    local.node.push(await one_process(300000));
+    queue.node.push(await promise_queue(300000));
+    if (py3) local.py.push(await py_run(py3, ['local', '8000']));
+    alt.node.push(await alternation(100000));
+    if (py39) alt.py.push(await py_run(py39, ['alt', '3000']));
+    rtt.node.push(await raw_round_trips(10000));
+    two.node.push(await two_processes(8000, 1, 0));
+    if (py3) two.py.push(await py_two(py3, 3000, 0));
+    two16.node.push(await two_processes(30000, 16, 0));
+    if (py3) two16.py.push(await py_two(py3, 3000, 0, 16));
+    two64.node.push(await two_processes(40000, 64, 0));
+    buf.node.push(await two_processes(8000, 1, 100));
+    if (py3) buf.py.push(await py_two(py3, 3000, 100));
+    buf16.node.push(await two_processes(30000, 16, 100));
+    if (py3) buf16.py.push(await py_two(py3, 3000, 100, 16));
   }
+  await shutdown();
+  const floor_node = row('two processes, rendezvous/s as a fraction of the raw round trip rate');
+  floor_node.node = two.node.map((x, i) => x / rtt.node[i]!);
+  floor_node.py = two.py.map((x, i) => x / rtt.node[i]!);
+
+  const lines: string[] = [];
+  const out = (l: string): void => void lines.push(l);
+  const cpu = os.cpus()[0]?.model ?? '?';
+  out(`# trousers/csp benchmark results`);
+  out('');
+  out(`\`npm run bench:csp\` (\`node dist/bench/csp_bench.js\`), ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${rounds} rounds, ${((Date.now() - started) / 1000).toFixed(0)} s.`);
+  out(`Machine: ${cpu}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.type()} ${os.release()}; Node ${process.version}; pycsp 0.9.2 on Python ${py_version || 'n/a'} (alternation on Python 3.9, the newest its alternation runs on).`);
+  out('Each cell: the median of the rounds (min-max). Ratios are taken per round (same run, same moment) and their median shown.');
+  out('');
+  out('| case | trousers/csp | pycsp 0.9.2 | ratio |');
+  out('|---|---:|---:|---:|');
+  const rows: Row[] = [
+    { ...local, vs: queue.node, vs_name: 'vs the Promise queue' },
+    queue, alt, rtt, two, two16, two64, buf, buf16,
+  ];
+  for (const r of rows) {
+    const vs = r.vs !== undefined ? `${ratio(r.node, r.vs)} ${r.vs_name}; ${ratio(r.node, r.py)} vs pycsp` : ratio(r.node, r.py);
+    out(`| ${r.name} | ${cell(r.node)} | ${cell(r.py)} | ${vs} |`);
+  }
+  const pct = (xs: number[]): string => {
+    const { med, min, max } = stat(xs);
+    return Number.isFinite(med) ? `${(med * 100).toFixed(0)}% (${(min * 100).toFixed(0)}-${(max * 100).toFixed(0)}%)` : 'n/a';
+  };
+  out(`| ${floor_node.name} | ${pct(floor_node.node)} | ${pct(floor_node.py)} | |`);
+  out('');
+  out('The floor: a serial rendezvous across processes cannot complete before the writer learns that a reader took its value,');
+  out('which takes at least one round trip between the two processes; the raw ping-pong row is that round trip rate on this');
+  out('machine, with nothing else done. Concurrent operations overlap their round trips, so only they can go beyond it.');
+  const text = lines.join('\n') + '\n';
+  console.log('\n' + text);
+  if (process.env['CSP_BENCH_NO_WRITE'] === undefined) fs.writeFileSync(path.resolve(HERE, '../../bench/csp_results.md'), text);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+const echo_port = process.env['CSP_BENCH_ECHO'];
+if (echo_port !== undefined) echo_child(Number(echo_port));
+else if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
