@@ -28,9 +28,10 @@
  *
  * Membership (the caller's own, destinations', senders') is checked against a fresh
  * `SMEMBERS members` on every send and receive: one round trip where Python made one per
- * pid. With `member_cache: ms`, a snapshot up to that old is trusted instead (refreshed at
- * once when a pid is missing from it), which saves that round trip at the price of
- * accepting, for that long, a pid that has just left.
+ * pid, and on a receive none of its own, since it rides in one write with the `BLPOP` (see
+ * `receiver.ts`). With `member_cache: ms`, a snapshot up to that old is trusted instead
+ * (refreshed at once when a pid is missing from it), which saves that round trip at the
+ * price of accepting, for that long, a pid that has just left.
  *
  * @module
  */
