@@ -9,8 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { run_cli, type ListenTarget, type RunningServer } from './common.js';
 import { BackpressureConnection, start_stream_server } from './trousers_common.js';
 
-/** Echoes every byte. */
+/**
+ * Echoes every byte. An echo keeps nothing it reads, so it borrows its reads
+ * (`lend_reads`): each read goes into the same warm buffer again once the kernel has taken
+ * the reply.
+ */
 export class Echo extends BackpressureConnection {
+  override lend_reads = true;
+
   override on_read(data: Buffer): void {
     this.write(data);
   }

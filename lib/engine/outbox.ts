@@ -21,6 +21,7 @@ import { Buffer } from 'node:buffer';
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { note_lent_write } from './read_buffer.js';
 
 /** What the outbox tells its stream. */
 export interface OutboxHost {
@@ -162,6 +163,7 @@ export class Outbox {
   /** Queues bytes. @returns false when the buffered size is above the high water mark */
   write(data: Buffer): boolean {
     if (data.length === 0) return this.size <= this.high;
+    note_lent_write(data, this); // (a lent read written back: its buffer waits for this outbox)
     this.queue.push(data);
     this.queued_bytes += data.length;
     const flags = this.flags;

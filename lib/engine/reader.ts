@@ -121,6 +121,11 @@ export class Reader {
     return buffer === undefined ? 0 : buffer.length;
   }
 
+  /** Raw mode with nothing buffered: the next read goes to `on_read` whole. */
+  get raw(): boolean {
+    return this.delimiter === null && (this.buffer === undefined || this.buffer.length === 0);
+  }
+
   /** Reading is paused because more than the limit is buffered. */
   get overflowed(): boolean {
     return this.over;
@@ -162,8 +167,12 @@ export class Reader {
 
   // ------------------------------------------------------------------ streams
 
-  /** Bytes from the socket: deliver what frames, keep the rest. */
-  feed(chunk: Buffer): void {
+  /**
+   * Bytes from the socket: deliver what frames, keep the rest.
+   * @returns true when `chunk` went to `on_read` whole and nothing here keeps it (raw mode,
+   *   nothing buffered): the read buffer of a stream that lends its reads may be read into again
+   */
+  feed(chunk: Buffer): boolean {
     const host = this.host!;
     if (this.delimiter === null && this.buffered === 0 && !this.dispatching && host.can_read()) {
       // Raw mode with nothing buffered: the chunk is the frame; no trip through the framer.
@@ -173,10 +182,11 @@ export class Reader {
       } finally {
         this.dispatching = false;
       }
-      return;
+      return true;
     }
     this.framer.feed(chunk);
     this.drain();
+    return false;
   }
 
   /** The peer ended its side: deliver what frames, then `on_incomplete(rest)`, then close. */

@@ -261,6 +261,30 @@ export class Stream extends Channel {
     this.#core.reader.schedule();
   }
 
+  /**
+   * Opt-in for bulk protocols (an echo, a proxy, a checksum): `on_read`'s Buffer is only
+   * **lent** for the duration of the call. Copy what you keep (`Buffer.from(data)`): once
+   * `on_read` returns, the engine may read the next bytes into the same memory, which is
+   * still warm in the CPU cache (no fresh buffer, no copy out of the read buffer per read).
+   * Default false: every Buffer `on_read` gets is yours to keep.
+   *
+   * Set it as a class field (`override lend_reads = true`) or in the constructor.
+   *
+   * Safe without copying:
+   * - reading the bytes, decoding or parsing them inside `on_read`;
+   * - `write()` of the Buffer (or a view of it) on this or any other trousers Stream: the
+   *   memory is read into again only once every such write was taken whole by the kernel;
+   *   while a write still holds it, the next read goes into other memory.
+   *
+   * Not safe: keeping the Buffer (or a view) after `on_read` returns, in a field, a list, a
+   * Promise, a timer, a `Datagram` send or a plain `net.Socket` write. Copy first.
+   *
+   * Only plaintext sockets that trousers reads itself (accepted by a plaintext `Server`, or
+   * connected out) lend; only raw-mode reads (`read_delimiter` null, nothing buffered) are
+   * lent; frames cut by a delimiter are still the user's. TLS streams ignore it.
+   */
+  declare lend_reads: boolean;
+
   /** Bytes received and not yet delivered to `on_read`. */
   get read_buffer_size(): number {
     return this.#core.reader.buffered;
@@ -485,3 +509,6 @@ export class Stream extends Channel {
     return `${format_reported(this.local_address)} -> ${this.#core.target || format_reported(this.remote_address)}`;
   }
 }
+
+// Streams keep their reads unless a subclass opts in (on the prototype: no field per stream).
+Stream.prototype.lend_reads = false;

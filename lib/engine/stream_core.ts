@@ -26,7 +26,7 @@ import { node_tls, type TlsOptions } from './tls.js';
 /** What the socket's listeners call: the stream's private host, never the Stream itself. */
 interface SocketHooks {
   readonly stream: Stream;
-  on_data(chunk: Buffer): void;
+  on_data(chunk: Buffer): boolean | void;
   on_end(): void;
   on_error(err: Error): void;
   on_close(): void;
@@ -523,13 +523,21 @@ export class StreamCore implements SocketHooks, ReadSink, ReadHost, OutboxHost, 
     this.report_pause();
   }
 
-  /** Bytes from the socket. */
-  on_data(chunk: Buffer): void {
-    if (this.st !== 'open') return; // closing: discard
+  /** ReadSink: the stream borrows its reads (`lend_reads`). */
+  lends(): boolean {
+    return this.stream.lend_reads === true && this.reader.raw;
+  }
+
+  /**
+   * Bytes from the socket.
+   * @returns true when `chunk` was delivered whole (or dropped) and nothing here keeps it
+   */
+  on_data(chunk: Buffer): boolean {
+    if (this.st !== 'open') return true; // closing: discard
     const outbox = this.outbox;
     outbox.hold();
     try {
-      this.reader.feed(chunk);
+      return this.reader.feed(chunk);
     } finally {
       // Replies written while handling this read go out as one write, now.
       outbox.unhold();
