@@ -150,19 +150,42 @@ function receive_suite(name: string, start: () => Promise<{ address: Address; st
     assert.ok(Date.now() - t0 < 5000);
   });
 
-  s('a joiner while a window of receives is blocked is heard, its messages settling in its order', async () => {
+  s('a joiner while a window of receives is blocked is heard, and the calls get its messages in call order', async () => {
     const r = channel({ rescan: 60000 });
     await r.join('g');
     const settled: unknown[] = [];
-    const calls = [0, 1, 2].map(() => r.recvFromAny(10000).then((m) => settled.push(m)));
+    const calls = [0, 1, 2].map(() =>
+      r.recvFromAny(10000).then((m) => {
+        settled.push(m);
+        return m;
+      }),
+    );
     await blocked_clients(admin, 1);
     const late = channel();
     const pl = await late.join('g');
     for (const m of ['x', 'y', 'z']) await late.sendTo([r.pid!], m);
-    await within(Promise.all(calls), 5000);
-    // (A receive woken to re-read members goes to the back of the line: which call takes
-    // which message may change then, the order they settle in does not.)
+    // The first call's request is woken by the join's token and issued again behind the
+    // others: the calls still get the messages in the order they were made.
+    assert.equal(await within(Promise.all(calls), 5000), [[pl, 'x'], [pl, 'y'], [pl, 'z']]);
     assert.equal(settled, [[pl, 'x'], [pl, 'y'], [pl, 'z']]);
+  });
+
+  s('mixed receives in flight: calls with different senders each get their messages in call order', async () => {
+    const a = channel();
+    const b = channel();
+    const r = channel({ rescan: 60000 });
+    const [pa, pb] = [await a.join('g'), await b.join('g')];
+    await r.join('g');
+    const from_a = [r.recvFrom([pa], 5000), r.recvFrom([pa], 5000)];
+    const any = [r.recvFrom([pb], 5000), r.recvFrom([pb, pb], 5000)];
+    const from_a2 = r.recvFrom([pa], 5000);
+    await b.sendTo([r.pid!], 'b1');
+    await b.sendTo([r.pid!], 'b2');
+    for (const m of ['a1', 'a2', 'a3']) await a.sendTo([r.pid!], m);
+    const got = await within(Promise.all([...from_a, ...any, from_a2]), 5000);
+    assert.equal(got.slice(0, 2), [[pa, 'a1'], [pa, 'a2']]);
+    assert.equal(got[4], [pa, 'a3']);
+    assert.equal(got.slice(2, 4), [[pb, 'b1'], [pb, 'b2']]);
   });
 
   s('close() with receives in flight: they reject, close is prompt, and later messages stay in Redis', async () => {

@@ -70,6 +70,29 @@ interface Request {
   tokened: boolean;
 }
 
+/**
+ * One call of `recvFromAny` / `recvFrom` waiting for its result. Each waiting call has one
+ * worker issuing requests for it; when a worker's request brings a message while an older
+ * call with the same pid and senders still waits, the older call gets it and the two
+ * workers swap calls: results follow the order of the calls even when a request had to be
+ * issued again (a token, a rescan slice, a membership change).
+ */
+interface Slot {
+  readonly me: string;
+  /** `'*'` (any member) or the senders, joined. */
+  readonly spec: string;
+  /** `Date.now()` after which the call resolves null; Infinity for ever. */
+  readonly deadline: number;
+  resolve(value: Received | null): void;
+  reject(err: unknown): void;
+  worker: Worker;
+}
+
+/** A loop issuing requests for one waiting call (see {@link Slot}). */
+interface Worker {
+  slot: Slot;
+}
+
 /** Messages to push back to the head of one queue, in the order they were popped. */
 interface PushBack {
   readonly values: Buffer[];
@@ -103,6 +126,8 @@ export class Receiver {
   private blocking: RedisClient | null = null;
   /** The members of the last `SMEMBERS` seen, ascending: the guess for the next receive's keys. */
   private known: string[] | null = null;
+  /** Calls waiting, oldest first. */
+  private readonly slots: Slot[] = [];
   /** Requests written on the blocking connection, oldest first. */
   private readonly inflight: Request[] = [];
   /** Queue key → messages to push back. */
@@ -131,7 +156,52 @@ export class Receiver {
    * The next message for `me` from `senders` (null: any member), or null once `deadline`
    * (a `Date.now()` value, Infinity for ever) has passed.
    */
-  async receive(me: string, senders: readonly string[] | null, deadline: number): Promise<Received | null> {
+  receive(me: string, senders: readonly string[] | null, deadline: number): Promise<Received | null> {
+    return new Promise((resolve, reject) => {
+      const slot: Slot = { me, spec: senders === null ? '*' : senders.join(','), deadline, resolve, reject, worker: null! };
+      const worker: Worker = { slot };
+      slot.worker = worker;
+      this.slots.push(slot);
+      void this.work(worker, me, senders);
+    });
+  }
+
+  /** A worker's loop: requests until its slot is settled (see {@link Slot}). */
+  private async work(worker: Worker, me: string, senders: readonly string[] | null): Promise<void> {
+    try {
+      this.settle_slot(worker, await this.serve(worker, me, senders), null);
+    } catch (err) {
+      this.settle_slot(worker, null, err);
+    }
+  }
+
+  /**
+   * Settles the oldest call waiting with the same pid and senders as this worker's (its own
+   * slot or an older one: then the two workers swap slots, so calls get messages in the order
+   * they were made). Runs synchronously after the reply, so no other worker comes between.
+   */
+  private settle_slot(worker: Worker, value: Received | null, err: unknown): void {
+    let target = worker.slot;
+    if (value !== null && err === null) {
+      for (const slot of this.slots) {
+        if (slot === target) break;
+        if (slot.me === target.me && slot.spec === target.spec) {
+          // An older call is still waiting: it gets this message; its worker takes ours.
+          const other = slot.worker;
+          other.slot = target;
+          target.worker = other;
+          target = slot;
+          break;
+        }
+      }
+    }
+    const i = this.slots.indexOf(target);
+    if (i >= 0) this.slots.splice(i, 1);
+    if (err !== null) target.reject(err);
+    else target.resolve(value);
+  }
+
+  private async serve(worker: Worker, me: string, senders: readonly string[] | null): Promise<Received | null> {
     const host = this.host;
     const wake = wake_key(me);
     for (;;) {
@@ -149,7 +219,7 @@ export class Receiver {
       } else {
         guess = senders ?? this.known ?? (this.known = [...(await host.members(true))].sort(by_number));
       }
-      const left = deadline - Date.now();
+      const left = worker.slot.deadline - Date.now();
       if (left <= 0) return null;
       let wait = left;
       if (this.host.rescan > 0 && senders === null) wait = Math.min(wait, this.host.rescan);
@@ -194,7 +264,7 @@ export class Receiver {
         this.finish(req);
         if (bad !== null) throw bad;
         if (this.closing) throw new RedisClosedError('the channel was closed');
-        if (reply === null && Date.now() >= deadline) return null;
+        if (reply === null && Date.now() >= worker.slot.deadline) return null;
         continue; // a rescan slice ended, or a token: read members again
       }
       const key = String(reply[0]);
