@@ -22,7 +22,8 @@
  *
  * Several receives in flight (a window) are pipelined on the blocking connection, each its
  * own `SMEMBERS` + `BLPOP`: Redis runs them one after another, so the messages waiting in a
- * queue are handed to the receives in the order they were issued, several per round trip.
+ * queue are handed out several per round trip, to the calls in the order they were made
+ * (see {@link Slot} for a request issued again).
  * Messages pushed back go back in their order: the push-back of a queue waits until no
  * receive issued before it can still pop from that queue (each such receive is woken with a
  * token, so the wait is a round trip), then one `LPUSH` restores them, and receives issued
