@@ -16,7 +16,7 @@
  * between rounds. Each figure is the median over the rounds with the min-max spread, and the
  * ratios (trousers/ioredis, group/Python channel, hub/redis-server) are computed inside each
  * round, then their median taken. Every loop has a fixed count; the Node clients get an
- * untimed warm-up. The whole run takes about a minute and a half.
+ * untimed warm-up. The whole run takes 30-45 s here.
  *
  * Run: `npm run bench:redis` (or `node dist/bench/redis_bench.js`; `ROUNDS=5` for more
  * rounds, `REDIS_BENCH_SCALE=0.1` for a quick check, `REDIS_BENCH_ONLY=group` for the group
