@@ -5,16 +5,19 @@
  * | case                         | what is counted                                        |
  * |------------------------------|--------------------------------------------------------|
  * | one process                  | rendezvous/s: a writer and a reader process, one channel |
- * | Promise queue (baseline)     | hand-offs/s: the same loop over a hand-written queue    |
+ * | Promise queue (baseline)     | hand-offs/s: the same loop over a hand-written queue, run right after it |
+ * | alternation                  | commits/s: a reader alternating over two channels, two writers, one process |
+ * | raw node:net ping-pong       | round trips/s between this process and a child: the floor of any serial cross-process rendezvous |
  * | two processes                | rendezvous/s: a writer in a child process, the channel and its reader here |
  * | two processes, 16 / 64 concurrent | 16 (64) concurrent writes in the child against as many concurrent reads here |
  * | two processes, buffer=100    | the same over a buffered channel                        |
- * | alternation                  | commits/s: a reader alternating over two channels, two writers, one process |
  *
  * pycsp runs the same shapes: threads in one interpreter, two interpreters (with 1 or 16
  * reader and writer processes, i.e. threads), and (on Python 3.9, whose pycsp alternation
- * still runs) the alternation. Each case runs once with a
- * fixed count (bounded; the whole run takes about 20 s).
+ * still runs) the alternation. Every case runs `CSP_BENCH_ROUNDS` (3) rounds with fixed
+ * counts, Node and pycsp interleaved; cells are medians (min-max), ratios are taken per
+ * round. The whole run takes about 40 s and writes bench/csp_results.md
+ * (`CSP_BENCH_NO_WRITE=1` to only print).
  *
  * Run: `npm run bench:csp` (or `node dist/bench/csp_bench.js`).
  *
